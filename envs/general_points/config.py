@@ -1,0 +1,40 @@
+"""Keyword arguments of the GeneralPoints environment, under the published names and defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from envs.general_points.cards import FaceCardsColor
+
+# Published config keys that the environment accepts for compatibility and does not use.
+IGNORED_PUBLISHED_KEYS = ("num_steps",)
+
+
+@dataclass
+class GeneralPointsConfig:
+    target_points: int = 24
+    """The number the formula must make."""
+    treat_face_cards_as_10: bool = True
+    """J/Q/K count as 10 (the training rule); False makes them 11/12/13 (the rule-OOD split)."""
+    resolution: int = 1200
+    """Side of the square GP-VL image, in pixels."""
+    verify_iter: int = 5
+    """Scored attempts per episode; the call after the last failed one returns -1 and truncates."""
+    ood: bool = False
+    """Every hand holds at least one J/Q/K."""
+    language_only: bool = True
+    """GP-L (text observation) when True, GP-VL (rendered image) when False."""
+    face_cards_color: FaceCardsColor = "mixed"
+    """Suits of all four cards: "black" (spades, clubs), "red" (hearts, diamonds) or "mixed"."""
+    partial_solution_reward: bool = False
+    """The published code's optional +1 for an unevaluable formula that is a prefix of a solution."""
+    num_steps: int | None = None
+    """Published key, accepted and unused (the episode length is set by verify_iter)."""
+
+    def __post_init__(self) -> None:
+        if self.target_points < 1:
+            raise ValueError(f"target_points must be a positive integer, got {self.target_points}")
+        if self.verify_iter < 1:
+            raise ValueError(f"verify_iter must be at least 1, got {self.verify_iter}")
+        if self.resolution < 64:
+            raise ValueError(f"resolution must be at least 64 pixels, got {self.resolution}")

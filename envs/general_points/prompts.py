@@ -1,0 +1,60 @@
+"""The project's GP-L and GP-VL prompt templates and the feedback turn of the verification loop.
+
+Template variables (usable in a `--prompt-template` file):
+- `{target_points}`: the target number, e.g. 24;
+- `{face_card_rule}`: the rule sentence, e.g. "'J', 'Q', and 'K' count as '10'";
+- `{cards}`: the hand as text, e.g. "['A', '3', 'K', '6']" (GP-L; in GP-VL the cards are in the image and
+  the default template does not use it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from envs.general_points.cards import face_card_rule_text
+from envs.prompt_templates import fill_template
+
+TEMPLATE_VARIABLES = ("target_points", "face_card_rule", "cards")
+
+_TASK = """[Task Description]
+You are an expert {target_points} points card game player. You are given four cards.
+Note that {face_card_rule}, and each card must be used once.
+Your goal is to write a formula that evaluates to {target_points} using the numbers on the cards and the operators '+', '-', '*', '/', '(', ')' and '='.
+"""
+
+_OUTPUT = """
+[Output]
+Your response should be a valid json file in the following format:
+{
+  "cards": [x, y, z, w], where {face_card_rule},
+  "number": [a, b, c, d], where a, b, c and d are the numbers on the cards,
+  "formula": "an equation that equals {target_points}"
+}"""
+
+GP_L_TEMPLATE = _TASK + "\n[Input]\nCards: {cards}\n" + _OUTPUT
+GP_VL_TEMPLATE = _TASK + "\n[Input]\nThe image shows the four cards.\n" + _OUTPUT
+
+FEEDBACK_TEMPLATE = "You failed this trial because {reason}. Please try again in the same format."
+
+
+def default_template(language_only: bool) -> str:
+    return GP_L_TEMPLATE if language_only else GP_VL_TEMPLATE
+
+
+def prompt_values(info: Mapping[str, Any], treat_face_cards_as_10: bool, target_points: int) -> dict[str, str]:
+    """The template variables for one hand, from the environment's `info`."""
+    cards = "[" + ", ".join(f"'{c}'" for c in info["Plain Cards"]) + "]"
+    return {
+        "target_points": str(target_points),
+        "face_card_rule": face_card_rule_text(treat_face_cards_as_10),
+        "cards": cards,
+    }
+
+
+def build_prompt(template: str, info: Mapping[str, Any], treat_face_cards_as_10: bool, target_points: int) -> str:
+    return fill_template(template, prompt_values(info, treat_face_cards_as_10, target_points))
+
+
+def feedback_message(verify_info: str) -> str:
+    """The user turn that tells the model why its last attempt failed."""
+    return fill_template(FEEDBACK_TEMPLATE, {"reason": verify_info})

@@ -1,0 +1,5 @@
+"""Allows `python -m sftvsrl_cli`."""
+
+from sftvsrl_cli.main import cli
+
+cli()

@@ -1,0 +1,77 @@
+"""`sftvsrl gen-data`: write SFT (or evaluation) data for an environment in the published layouts."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from sftvsrl_cli.config import load_config
+from sftvsrl_cli.config.schema import ExperimentConfig
+from sftvsrl_cli.console import Output
+from sftvsrl_cli.options import OVERRIDE_CONTEXT, config_options, friendly_errors, json_option, seed_option
+
+
+@click.command("gen-data", context_settings=OVERRIDE_CONTEXT)
+@click.option("--env", "env_name", type=click.Choice(["gp"]), default="gp", show_default=True, help="Environment.")
+@click.option("--variant", type=click.Choice(["l", "vl"]), default=None, help="Text (l, default) or vision (vl).")
+@click.option("--num", type=click.IntRange(min=1), default=1000, show_default=True, help="Number of records.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
+@click.option("--format", "data_format", type=click.Choice(["llava", "messages"]), default="llava", show_default=True,
+              help="llava: published conversation JSON; messages: TRL / HF datasets JSONL.")
+@click.option("--ood", is_flag=True, help="Rule-OOD hands: J/Q/K = 11/12/13 and at least one face card per hand.")
+@click.option("--face-cards-as-10/--face-cards-ordinal", "face_as_10", default=None,
+              help="Face-card rule (default: 10, or 11/12/13 with --ood).")
+@click.option("--color", type=click.Choice(["mixed", "black", "red"]), default=None, help="Suits of the cards.")
+@click.option("--target", "target_points", type=click.IntRange(min=1), default=None, help="Target number (24).")
+@click.option("--resolution", type=click.IntRange(min=64), default=None, help="GP-VL image side in pixels (1200).")
+@click.option("--multi-turn", is_flag=True, help="Sub-optimal trajectories: wrong attempt, verifier message, fix.")
+@click.option("--prompt-template", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="A prompt template file replacing the built-in one.")
+@seed_option
+@json_option
+@config_options
+@click.pass_obj
+@friendly_errors
+def command(output: Output, env_name, variant, num, out_dir, data_format, ood, face_as_10, color, target_points,
+            resolution, multi_turn, prompt_template, seed, json_, config_file, overrides) -> None:
+    """Generate SFT data: each record pairs a prompt with the expert answer (same seed, same bytes)."""
+    from envs.general_points.prompts import TEMPLATE_VARIABLES
+    from envs.general_points.sft_data import GPDataSpec, generate_records
+    from envs.prompt_templates import load_template
+    from envs.registry import env_kwargs
+    from envs.sft_records import write_records
+
+    output.json_mode = json_
+    env_options = {
+        "env_config.language_only": None if variant is None else variant == "l",
+        "env_config.ood": True if ood else None,
+        "env_config.treat_face_cards_as_10": face_as_10 if face_as_10 is not None else (False if ood else None),
+        "env_config.face_cards_color": color,
+        "env_config.target_points": target_points,
+        "env_config.resolution": resolution,
+        "prompt_config.template_path": prompt_template,
+        "seed": seed,
+    }
+    config = load_config(ExperimentConfig, config_file, overrides, env_options, base={"seed": 0})
+    env_config = env_kwargs(config.env_config)
+    template_path = config.prompt_config.template_path
+    template = load_template(template_path, TEMPLATE_VARIABLES) if template_path else None
+    variant = "l" if env_config.language_only else "vl"
+    spec = GPDataSpec(num=num, seed=config.seed, env=env_config, multi_turn=multi_turn, template=template)
+
+    started = time.perf_counter()
+    with output.progress(f"gen-data gp-{variant}", total=num) as bar:
+        records = generate_records(spec, None if env_config.language_only else out_dir / "images", bar.advance)
+    data_path = write_records(records, out_dir, data_format)
+    meta = {"env": env_name, "variant": variant, "format": data_format, "num": num, "seed": config.seed,
+            "multi_turn": multi_turn, "env_config": asdict(env_config), "data_file": data_path.name}
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    summary = {**meta, "path": str(data_path), "seconds": round(time.perf_counter() - started, 3)}
+    if json_:
+        output.result_json(summary)
+    else:
+        output.table("gen-data", ["records", "file", "seconds"], [[num, str(data_path), summary["seconds"]]])

@@ -1,0 +1,119 @@
+"""The configuration schema, under the published configs' key names, shared by every command.
+
+A published RL or evaluation YAML loads into `ExperimentConfig` unchanged. `env_config` (and
+`eval_env_config`) are checked against the keyword arguments of the environment their `id` names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from sftvsrl_cli.config.coerce import to_dataclass
+from sftvsrl_cli.config.errors import ConfigError, suggestion
+
+DEFAULT_ENV_ID = "gym_cards/GeneralPoint-oneline-v0"
+
+
+@dataclass
+class PromptConfig:
+    use_vision: bool = False
+    use_language: bool = True
+    enable_verification: bool = True
+    prompt_vision: list[str] = field(default_factory=lambda: ["Q_GeneralPoint_EQN_VL"])
+    pattern_vision: list[str] = field(default_factory=lambda: ["formula"])
+    prompt_language: list[str] = field(default_factory=lambda: ["Q_GeneralPoint_EQN_L"])
+    pattern_language: list[str] = field(default_factory=lambda: ["formula"])
+    template_path: str | None = None
+    """A prompt template file that replaces the built-in one (see the environment's prompt docs)."""
+
+
+@dataclass
+class GenerationConfig:
+    temperature: float = 0.2
+    max_new_tokens: int = 512
+    max_tokens: int | None = None
+    """Published alias of max_new_tokens."""
+    thought_prob_coef: float = 0.5
+    top_p: float = 1.0
+    do_sample: bool = True
+
+
+@dataclass
+class PPOConfig:
+    clip_param: float = 0.1
+    ppo_epoch: int = 4
+    mini_batch_size: int = 1
+    value_loss_coef: float = 0.5
+    entropy_coef: float = 0.01
+    use_entropy_bonus: bool = False
+    """The published loss has no entropy term although entropy_coef is set; True adds it."""
+    max_grad_norm: float = 0.01
+
+
+@dataclass
+class OptimizerConfig:
+    init_lr: float = 1e-6
+    eps: float = 1e-7
+    weight_decay: float = 0.0
+    lr_max_steps: int = 100
+    end_lr: float = 1e-9
+
+
+@dataclass
+class ComputeReturnKwargs:
+    use_gae: bool = True
+    gamma: float = 0.9
+    gae_lambda: float = 0.95
+    use_proper_time_limits: bool = False
+
+
+@dataclass
+class ExperimentConfig:
+    """Everything a training or evaluation run reads, keyed as in the published configs."""
+
+    env_config: dict[str, Any] = field(default_factory=lambda: {"id": DEFAULT_ENV_ID})
+    eval_env_config: dict[str, Any] | None = None
+    prompt_config: PromptConfig = field(default_factory=PromptConfig)
+    generation_config: GenerationConfig = field(default_factory=GenerationConfig)
+    ppo_config: PPOConfig = field(default_factory=PPOConfig)
+    optimizer_config: OptimizerConfig = field(default_factory=OptimizerConfig)
+    compute_return_kwargs: ComputeReturnKwargs = field(default_factory=ComputeReturnKwargs)
+    num_steps: int = 256
+    num_updates: int = 20
+    grad_accum_steps: int = 128
+    num_envs: int = 1
+    num_eval_envs: int = 1
+    num_processes: int = 1
+    num_traj: int = 234
+    output_dir: str = "outputs/run"
+    seed: int = 42
+    model: str = "llama"
+    model_path: str | None = None
+    trainer: str | None = None
+    evaluator: str | None = None
+    report_to: str | None = None
+    run_name: str | None = None
+    use_wandb: bool = False
+    save_ckpt: bool = False
+    save_model: bool = False
+    save_every: int = 1
+
+    def validate(self) -> None:
+        self.env_config = validate_env_config(self.env_config, "env_config")
+        if self.eval_env_config is not None:
+            self.eval_env_config = validate_env_config(self.eval_env_config, "eval_env_config")
+
+
+def validate_env_config(env_config: dict[str, Any], path: str) -> dict[str, Any]:
+    """Check `id` and every keyword argument of an env_config block; return it with typed values."""
+    from envs.registry import ENVIRONMENTS, config_class
+
+    env_id = env_config.get("id", DEFAULT_ENV_ID)
+    if env_id not in ENVIRONMENTS:
+        raise ConfigError(f"unknown environment '{path}.id': {env_id!r}{suggestion(str(env_id), ENVIRONMENTS)}")
+    kwargs = {k: v for k, v in env_config.items() if k != "id"}
+    typed = to_dataclass(config_class(env_id), kwargs, f"{path}.")
+    explicit = {f.name: getattr(typed, f.name) for f in dataclasses.fields(typed) if f.name in kwargs}
+    return {"id": env_id, **explicit}
