@@ -46,3 +46,13 @@ def env_kwargs(env_config: dict[str, Any]) -> Any:
     cls = config_class(env_config["id"])
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in env_config.items() if k in names})
+
+
+def make_prompter(env_config: dict[str, Any], template: str | None = None):
+    """The `Prompter` (see envs.conversation) of the environment an env_config names."""
+    kwargs = env_kwargs(env_config)
+    if env_config["id"] == GENERAL_POINTS_ID:
+        from envs.general_points.prompts import GeneralPointsPrompter
+
+        return GeneralPointsPrompter(kwargs.treat_face_cards_as_10, kwargs.target_points, kwargs.language_only, template)
+    raise ValueError(f"no prompter for environment {env_config['id']!r}")

@@ -58,3 +58,24 @@ def build_prompt(template: str, info: Mapping[str, Any], treat_face_cards_as_10:
 def feedback_message(verify_info: str) -> str:
     """The user turn that tells the model why its last attempt failed."""
     return fill_template(FEEDBACK_TEMPLATE, {"reason": verify_info})
+
+
+class GeneralPointsPrompter:
+    """`Prompter` for GeneralPoints: the task prompt (with the table image in GP-VL) and the feedback turn."""
+
+    def __init__(self, treat_face_cards_as_10: bool, target_points: int, language_only: bool, template: str | None = None):
+        self.treat_face_cards_as_10 = treat_face_cards_as_10
+        self.target_points = target_points
+        self.language_only = language_only
+        self.template = template or default_template(language_only)
+
+    def prompt(self, observation, info):
+        from envs.conversation import Turn
+
+        text = build_prompt(self.template, info, self.treat_face_cards_as_10, self.target_points)
+        return Turn("user", text, None if self.language_only else observation)
+
+    def feedback(self, info):
+        from envs.conversation import Turn
+
+        return Turn("user", feedback_message(info["Verify Info"]))
