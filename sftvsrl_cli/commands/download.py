@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from sftvsrl_cli.console import Output
-from sftvsrl_cli.options import CommandError, friendly_errors, json_option
+from sftvsrl_cli.options import CommandError, friendly_errors, json_option, seed_option
 
 
 @click.command("download")
@@ -25,15 +25,17 @@ from sftvsrl_cli.options import CommandError, friendly_errors, json_option
               help="Check every file's sha256 / git hash, or only its size.")
 @click.option("--extract/--no-extract", default=True, show_default=True,
               help="Unpack the V-IRL route archives after downloading.")
+@seed_option
 @json_option
 @click.pass_obj
 @friendly_errors
 def command(output: Output, names, list_, repo_type, revision, include, exclude, local_dir, dry_run,
-            verify_hashes, extract, json_) -> None:
+            verify_hashes, extract, seed, json_) -> None:
     """Download published checkpoints or data (see --list) or any hub repository, resumably and verified.
 
     Uses the Hugging Face cache (HF_HOME, HF_HUB_CACHE), HF_TOKEN for private or gated repositories,
-    HF_ENDPOINT for a mirror, and HF_HUB_OFFLINE to only look in the cache.
+    HF_ENDPOINT for a mirror, and HF_HUB_OFFLINE to only look in the cache. A download involves no
+    randomness: --seed is accepted, like on every command, and changes nothing.
     """
     from trainers.hub import HubError, download, make_request
     from trainers.hub.status import next_steps, plan
