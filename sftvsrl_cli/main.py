@@ -17,7 +17,10 @@ from sftvsrl_cli.console import Output
 # command name -> module under sftvsrl_cli.commands. A command appears here once it really works.
 SUBCOMMANDS: dict[str, str] = {
     "gen-data": "gen_data",
+    "eval": "eval",
     "eval-api": "eval_api",
+    "recog": "recog",
+    "report": "report",
 }
 
 
