@@ -24,7 +24,7 @@ from envs.sft_records import atomic_write_text
 from evaluators.metrics import compute_metrics
 from evaluators.policies import Policy
 from evaluators.runner import EpisodeSpec, run_episodes
-from evaluators.splits import Split, split_env_config, task_of_env_config
+from evaluators.splits import Split, count_routes, split_env_config, task_of_env_config
 from evaluators.step_log import StepLog
 from evaluators.tasks import adapter_for
 
@@ -54,13 +54,19 @@ class SplitJob:
 
 
 def split_job(split: Split, user_env_config: Mapping[str, Any] | None = None, num_traj: int | None = None,
-              seed: int | None = None, verify_iter: int | None = None) -> SplitJob:
-    """A job for a named split; size and seed default to the published evaluation's."""
-    env_config = split_env_config(split, user_env_config)
+              seed: int | None = None, verify_iter: int | None = None,
+              other_data: Mapping[str, Any] | None = None) -> SplitJob:
+    """A job for a named split; size and seed default to the published evaluation's (an ordered split: every
+    route of its file)."""
+    env_config = split_env_config(split, user_env_config, other_data)
     if verify_iter is not None:
         env_config["verify_iter"] = verify_iter
-    return SplitJob(split.name, env_config, split.num_traj if num_traj is None else num_traj,
-                    split.seed if seed is None else seed, split)
+    if num_traj is None:
+        num_traj = count_routes(env_config) if split.ordered else split.num_traj
+    elif split.ordered and num_traj > count_routes(env_config):
+        raise ValueError(f"split {split.key} plays routes in order; its route file has only "
+                         f"{count_routes(env_config)} routes (asked for {num_traj})")
+    return SplitJob(split.name, env_config, num_traj, split.seed if seed is None else seed, split)
 
 
 def _write_json(path: Path, payload: Any) -> None:

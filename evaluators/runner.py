@@ -86,7 +86,7 @@ def run_episodes(
         while pending or active:
             while pending and len(active) < batch_size:
                 index = pending.pop()
-                env = free_envs.pop() if free_envs else make_env(dict(spec.env_config))
+                env = free_envs.pop() if free_envs else make_env(dict(spec.env_config), disable_env_checker=True)
                 observation, info = env.reset(**episode_reset_kwargs(spec.split, spec.seed, index))
                 conversation = EpisodeConversation(prompter, enable_verification=spec.enable_verification)
                 conversation.start(observation, info)
@@ -176,7 +176,7 @@ def _step_all(adapter: TaskAdapter, spec: EpisodeSpec, active: Sequence[_Active]
             "terminated": bool(terminated),
             "truncated": bool(truncated),
         }
-        record.update(adapter.step_fields(answer, float(reward), info) if record["scored"] else {"correct": False})
+        record.update(adapter.step_fields(answer, float(reward), state.info, info) if record["scored"] else {"correct": False})
         replayed = state.step < len(state.replay)
         if replayed:
             _check_replay(state.replay[state.step], record)

@@ -32,6 +32,10 @@ def eval_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Output folder (re-running continues it). Default: the config's output_dir."),
         click.option("--overwrite", is_flag=True, help="Discard what the output folder holds and start over."),
         click.option("--label", default=None, help="Row label in reports (Init, SFT, RL ...)."),
+        click.option("--routes", "routes_dir", type=click.Path(file_okay=False, exists=True), default=None,
+                     help="V-IRL: a city folder in the published layout (route_infos.json, mapping, street_views)."),
+        click.option("--visual-ood-routes", "ood_routes_dir", type=click.Path(file_okay=False, exists=True),
+                     default=None, help="V-IRL-VL visual-ood: the other cities' folder (its routes run in order)."),
         click.option("--prompt-template", type=click.Path(dir_okay=False, exists=True), default=None,
                      help="A prompt template file replacing the built-in one."),
         seed_option,
@@ -41,21 +45,24 @@ def eval_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return functools.reduce(lambda cmd, decorate: decorate(cmd), reversed(decorators), command)
 
 
-def resolve_jobs(config_file, overrides, task, split_text, num_traj, seed, verify_iter, extra_options=None):
+def resolve_jobs(config_file, overrides, task, split_text, num_traj, seed, verify_iter, extra_options=None,
+                 routes_dir=None, ood_routes_dir=None):
     """The typed config and the split jobs the options ask for."""
     from envs.general_points.prompts import TEMPLATE_VARIABLES
     from envs.prompt_templates import load_template
     from evaluators.evaluation import SplitJob, split_job
-    from evaluators.splits import TASKS, detect_split, parse_split_list, task_of_env_config
+    from evaluators.splits import TASKS, city_env_config, detect_split, parse_split_list, task_of_env_config
     from sftvsrl_cli.config import load_config
     from sftvsrl_cli.config.schema import ExperimentConfig
 
-    if task is not None and task not in TASKS:
-        raise click.UsageError(f"task {task} needs the V-IRL environment, which this build does not have yet")
-    options = {"seed": seed, "num_traj": num_traj, **(extra_options or {})}
+    options = {"seed": seed, "num_traj": num_traj, "env_config.id": TASKS[task].env_id if task else None,
+               **(extra_options or {})}
     config = load_config(ExperimentConfig, config_file, overrides, options)
     user_env = dict(config.eval_env_config or config.env_config) if (config_file or overrides) else {}
     task = task or (task_of_env_config(user_env) if user_env else "gp-l")
+    if routes_dir:
+        user_env = {**user_env, **city_env_config(routes_dir), "id": TASKS[task].env_id}
+    other_data = city_env_config(ood_routes_dir) if ood_routes_dir else None
     from_config = bool(config_file)
     if split_text is None and from_config:
         split = detect_split(user_env) if task_of_env_config(user_env) == task else None
@@ -65,13 +72,21 @@ def resolve_jobs(config_file, overrides, task, split_text, num_traj, seed, verif
                 env_config["verify_iter"] = verify_iter
             jobs = [SplitJob("custom", env_config, config.num_traj, config.seed)]
         else:
-            jobs = [split_job(split, user_env, config.num_traj, config.seed, verify_iter)]
+            jobs = [split_job(split, user_env, config.num_traj, config.seed, verify_iter, other_data)]
     else:
         size = num_traj if num_traj is not None else (config.num_traj if from_config else None)
         run_seed = seed if seed is not None else (config.seed if from_config else None)
-        jobs = [split_job(s, user_env, size, run_seed, verify_iter) for s in parse_split_list(task, split_text)]
+        splits = parse_split_list(task, split_text)
+        if split_text is None and other_data is None:  # "all" without other-city data: the splits it allows
+            splits = [s for s in splits if not s.other_data] or splits
+        jobs = [split_job(s, user_env, size, run_seed, verify_iter, other_data) for s in splits]
     path = config.prompt_config.template_path
-    template = load_template(path, TEMPLATE_VARIABLES) if path else None
+    if path and TASKS[task].env_id != TASKS["gp-l"].env_id:
+        from envs.virl.prompts import TEMPLATE_VARIABLES as VIRL_VARIABLES
+
+        template = load_template(path, VIRL_VARIABLES)
+    else:
+        template = load_template(path, TEMPLATE_VARIABLES) if path else None
     return config, task, jobs, template
 
 

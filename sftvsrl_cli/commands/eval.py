@@ -45,7 +45,8 @@ def parse_models(values: tuple[str, ...]) -> list[tuple[str, str]]:
 @click.pass_obj
 @friendly_errors
 def command(output: Output, models, policy, baseline, device, dtype, max_new_tokens, temperature, markdown, task,
-            split_text, num_traj, verify_iter, batch_size, out_dir, overwrite, label, prompt_template, seed, json_,
+            split_text, num_traj, verify_iter, batch_size, out_dir, overwrite, label, routes_dir, ood_routes_dir,
+            prompt_template, seed, json_,
             config_file, overrides) -> None:
     """Evaluate checkpoints on ID/OOD splits: per-step JSONL, summary JSON, success table (resumable)."""
     from evaluators.evaluation import EvalSettings
@@ -56,7 +57,7 @@ def command(output: Output, models, policy, baseline, device, dtype, max_new_tok
     output.json_mode = json_
     options = {"prompt_config.template_path": prompt_template, "model_path": None}
     config, task, jobs, template = resolve_jobs(config_file, overrides, task, split_text, num_traj, seed, verify_iter,
-                                                options)
+                                                options, routes_dir, ood_routes_dir)
     from_config = bool(config_file)
     generation = config.generation_config
     if policy != "model":

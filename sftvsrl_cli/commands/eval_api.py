@@ -43,7 +43,7 @@ class RunFailed(click.ClickException):
 @friendly_errors
 def command(output: Output, base_url, model_name, api_key_env, concurrency, timeout, max_retries, retry_base_delay,
             temperature, max_tokens, no_seed, task, split_text, num_traj, verify_iter, batch_size, out_dir, overwrite,
-            label, prompt_template, seed, json_, config_file, overrides) -> None:
+            label, routes_dir, ood_routes_dir, prompt_template, seed, json_, config_file, overrides) -> None:
     """Evaluate a hosted model on named splits (resumable; one JSON summary on stdout with --json)."""
     from evaluators.api_client import ApiError, ChatClient, RetryPolicy
     from evaluators.api_policy import ApiPolicy
@@ -53,7 +53,7 @@ def command(output: Output, base_url, model_name, api_key_env, concurrency, time
     output.json_mode = json_
     options = {"prompt_config.template_path": prompt_template}
     config, task, jobs, template = resolve_jobs(config_file, overrides, task, split_text, num_traj, seed, verify_iter,
-                                                options)
+                                                options, routes_dir, ood_routes_dir)
     api_key = os.environ.get(api_key_env) or None
     if api_key is None:
         output.info(f"${api_key_env} is not set: sending requests without an API key")

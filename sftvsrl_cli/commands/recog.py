@@ -30,7 +30,8 @@ from sftvsrl_cli.options import OVERRIDE_CONTEXT, CommandError, friendly_errors
 @click.pass_obj
 @friendly_errors
 def command(output: Output, model, policy, base_url, api_key_env, concurrency, device, dtype, max_new_tokens, task,
-            split_text, num_traj, verify_iter, batch_size, out_dir, overwrite, label, prompt_template, seed, json_,
+            split_text, num_traj, verify_iter, batch_size, out_dir, overwrite, label, routes_dir, ood_routes_dir,
+            prompt_template, seed, json_,
             config_file, overrides) -> None:
     """Per-card and per-hand recognition accuracy on GP-VL id and visual-ood (one attempt, no verification)."""
     from evaluators.evaluation import EvalSettings
@@ -43,7 +44,7 @@ def command(output: Output, model, policy, base_url, api_key_env, concurrency, d
         raise CommandError("recog measures GP-VL card recognition; --task must be gp-vl")
     options = {"prompt_config.template_path": prompt_template}
     config, task, jobs, template = resolve_jobs(config_file, overrides, "gp-vl", split_text or "id,visual-ood",
-                                                num_traj, seed, 1, options)
+                                                num_traj, seed, 1, options, routes_dir, ood_routes_dir)
     settings = EvalSettings(batch_size=batch_size or (4 * concurrency if base_url else 8), template=template,
                             enable_verification=False, label=label)
     client = None
