@@ -157,3 +157,22 @@ def test_killed_run_resumed_gives_identical_files(tmp_path):
         assert not (tmp_path / "part" / "rule-ood" / "summary.json").exists()
         subprocess.run(command + args + ["--out", str(tmp_path / "part")], env=env, check=True, capture_output=True)
     assert _files(tmp_path / "part") == _files(tmp_path / "full")
+
+
+def test_a_real_tiny_model_served_over_http_answers_as_it_does_locally(tmp_path):
+    from trainers.models import generate_batch, load_model
+
+    loaded = load_model("tiny-llama", device="cpu")
+
+    def serve(messages):
+        return generate_batch(loaded, [messages], None, max_new_tokens=6, temperature=0.0, do_sample=False)[0]
+
+    common = ["--split", "rule-ood", "--num-traj", "2", "--verify-iter", "2"]
+    with LoopbackServer(model_fn=serve) as server:
+        api = _eval_api(server.base_url, tmp_path / "api", *common, "--max-tokens", "6", "--concurrency", "1")
+    assert api.exit_code == 0, api.stderr
+    local = CliRunner().invoke(cli, ["eval", "--model", "tiny-llama", *common, "--max-new-tokens", "6", "--batch-size",
+                                     "1", "--out", str(tmp_path / "local")], catch_exceptions=False)
+    assert local.exit_code == 0, local.output
+    assert (tmp_path / "api" / "rule-ood" / "steps.jsonl").read_bytes() == \
+        (tmp_path / "local" / "rule-ood" / "steps.jsonl").read_bytes()
