@@ -31,6 +31,7 @@ test-all: setup
 
 bench: setup
 	$(PY) bench/gp_env_throughput.py
+	$(PY) bench/eval_throughput.py
 
 clean:
 	rm -rf $(VENV) outputs

@@ -18,6 +18,10 @@ from sftvsrl_cli.console import Output
 SUBCOMMANDS: dict[str, str] = {
     "download": "download",
     "gen-data": "gen_data",
+    "eval": "eval",
+    "eval-api": "eval_api",
+    "recog": "recog",
+    "report": "report",
 }
 
 
