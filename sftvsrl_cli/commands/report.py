@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from sftvsrl_cli.console import Output
-from sftvsrl_cli.options import friendly_errors, json_option
+from sftvsrl_cli.options import friendly_errors, json_option, seed_option
 
 
 @click.command("report")
@@ -18,10 +18,11 @@ from sftvsrl_cli.options import friendly_errors, json_option
               help="Write a PNG of success against training compute from the --log files.")
 @click.option("--log", "logs", multiple=True, metavar="LABEL=JSONL", help="A training log for --plot (repeat).")
 @click.option("--metric", default="success", show_default=True, help="Metric plotted from the logs.")
+@seed_option
 @json_option
 @click.pass_obj
 @friendly_errors
-def command(output: Output, summaries, baseline, markdown, plot_path, logs, metric, json_) -> None:
+def command(output: Output, summaries, baseline, markdown, plot_path, logs, metric, seed, json_) -> None:
     """Table of runs (rows: Init/SFT/RL...) by split (ID, each OOD) with ± s.e. and Δ pp vs a baseline.
 
     PATH is an evaluation folder (holding summary.json), a summary.json, or a folder of evaluation folders.
