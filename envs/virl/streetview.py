@@ -152,10 +152,8 @@ class StreetViewRenderer:
         return [perspective_view(panorama, rotation, h, self.fov, self.pitch, self.size) for h in grid_headings(heading, self.layout)]
 
     def grid(self, pano_id: str, heading: float, context: str = "") -> np.ndarray:
+        """A fresh array each call; the last grid is cached, as failed attempts re-observe the same point."""
         key = (pano_id, float(heading))
-        if self._last is not None and self._last[0] == key:
-            return self._last[1]
-        grid = compose_grid(self.views(pano_id, heading, context), self.resolution)
-        grid.flags.writeable = False
-        self._last = (key, grid)
-        return grid
+        if self._last is None or self._last[0] != key:
+            self._last = (key, compose_grid(self.views(pano_id, heading, context), self.resolution))
+        return self._last[1].copy()
