@@ -41,16 +41,18 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--pano-width", type=int, default=1024)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--existing", type=Path, default=None, help="step an existing city folder; skip generation")
     parser.add_argument("--l-steps", type=int, default=5000)
     parser.add_argument("--vl-steps", type=int, default=100)
     args = parser.parse_args()
-    out = args.out or Path(tempfile.mkdtemp(prefix="virl_bench_")) / "city"
-    started = time.perf_counter()
-    summary = generate_city(CitySpec(name="bench-city", num_routes=args.routes, pano_width=args.pano_width), out,
-                            workers=args.workers)
-    seconds = time.perf_counter() - started
-    print(f"city: {summary.num_routes} routes, {summary.num_panoramas} panoramas ({args.pano_width}x{args.pano_width // 2}), "
-          f"{args.workers} worker(s): {seconds:.1f} s")
+    out = args.existing or args.out or Path(tempfile.mkdtemp(prefix="virl_bench_")) / "city"
+    if args.existing is None:
+        started = time.perf_counter()
+        summary = generate_city(CitySpec(name="bench-city", num_routes=args.routes, pano_width=args.pano_width), out,
+                                workers=args.workers)
+        seconds = time.perf_counter() - started
+        print(f"city: {summary.num_routes} routes, {summary.num_panoramas} panoramas "
+              f"({args.pano_width}x{args.pano_width // 2}), {args.workers} worker(s): {seconds:.1f} s")
     print(f"V-IRL-L:  {steps_per_second(out, True, args.l_steps):.0f} steps/s")
     print(f"V-IRL-VL: {steps_per_second(out, False, args.vl_steps):.1f} steps/s (2405x2405 grid)")
 
