@@ -34,7 +34,7 @@ from sftvsrl_cli.options import (
               help="Face-card rule (default: 10, or 11/12/13 with --ood).")
 @click.option("--color", type=click.Choice(["mixed", "black", "red"]), default=None, help="Suits of the cards.")
 @click.option("--target", "target_points", type=click.IntRange(min=1), default=None, help="Target number (24).")
-@click.option("--resolution", type=click.IntRange(min=64), default=None, help="GP-VL image side in pixels (1200).")
+@click.option("--resolution", type=click.IntRange(min=64), default=None, help="GP-VL image side, or V-IRL-VL view side in the grid, in pixels (1200).")
 @click.option("--multi-turn", is_flag=True, help="Sub-optimal trajectories: wrong attempt, verifier message, fix.")
 @click.option("--city", default=None, help="virl: generate a synthetic city of this name into --out (no SFT data).")
 @click.option("--num-routes", type=click.IntRange(min=1), default=1000, show_default=True, help="virl --city: routes.")
