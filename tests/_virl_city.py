@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -13,7 +15,9 @@ ENV_ID = "gym_virl/Navigation-v0"
 
 @functools.lru_cache(maxsize=None)
 def small_city(style: str = "metropolis", num_routes: int = 20, pano_width: int = 256) -> Path:
-    out = Path(tempfile.mkdtemp(prefix=f"virl_{style}_")) / "city"
+    folder = tempfile.mkdtemp(prefix=f"virl_{style}_")
+    atexit.register(shutil.rmtree, folder, True)
+    out = Path(folder) / "city"
     generate_city(CitySpec(name=f"test-{style}", num_routes=num_routes, style=style, seed=3, pano_width=pano_width), out)
     return out
 
