@@ -13,7 +13,7 @@ slightly right (`absolute_action=False`, the rule-OOD split).
 ## Observation Space
 V-IRL-L (`language_only=True`): `Text`, the oracle text, e.g. "Starbucks is on your left; You observe an
 intersection". V-IRL-VL: `Box(0, 255, (2R+5, 2R+5, 3), uint8)` with R = `resolution`, the 2x2 grid of
-street views projected from the point's panorama (read-only array; see envs.virl.streetview for layouts).
+street views projected from the point's panorama (see envs.virl.streetview for the layouts).
 
 ## Rewards
 +1 correct action; -1.5 wrong action whose observation disagrees with the oracle about an intersection;

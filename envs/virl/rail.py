@@ -5,7 +5,7 @@ evenly spaced candidates are interpolated, each dropped with probability `drop_r
 candidate is snapped to the nearest panorama within the mapping radius and kept only if it stays more than
 8 m from both ends. Turns happen only at anchors; the rail, not the agent, carries the heading.
 
-Deviations from the published rail (docs/virl.md lists them): the candidate at fraction 1 (the next anchor
+Deviations from the published rail (README, "Deviations from the published V-IRL code"): the candidate at fraction 1 (the next anchor
 itself) is never added, also without relocation; the sentence index advances for every segment, also one of
 5 m or less; an anchor with no panorama within the radius is an error naming the route and milestone.
 """

@@ -42,8 +42,9 @@ class StreetViewError(FileNotFoundError):
 
 
 @functools.lru_cache(maxsize=16)
-def _ray_table(width: int, height: int, fov: float, pitch: float, pano_h: int) -> tuple[np.ndarray, np.ndarray]:
-    """Longitude (as a fraction of a turn, relative to the view centre) and panorama row of every view pixel."""
+def _ray_table(width: int, height: int, fov: float, pitch: float, pano_h: int, pano_w: int):
+    """Per view pixel: longitude (fraction of a turn from the view centre), and the heading-independent row
+    part of the bilinear lookup (flat offsets of the two rows and the vertical weight)."""
     focal = 0.5 * width / math.tan(math.radians(fov) / 2)
     u = (np.arange(width, dtype=np.float64) - (width - 1) / 2) / focal
     v = ((height - 1) / 2 - np.arange(height, dtype=np.float64)) / focal
@@ -52,10 +53,13 @@ def _ray_table(width: int, height: int, fov: float, pitch: float, pano_h: int) -
     p = math.radians(pitch)
     y_r = y * math.cos(p) + z * math.sin(p)
     z_r = -y * math.sin(p) + z * math.cos(p)
-    lon_fraction = np.arctan2(x, z_r) / (2 * math.pi)
-    lat = np.arctan2(y_r, np.hypot(x, z_r))
+    lon_fraction = (np.arctan2(x, z_r) / (2 * math.pi)).ravel()
+    lat = np.arctan2(y_r, np.hypot(x, z_r)).ravel()
     rows = np.clip((0.5 - lat / math.pi) * pano_h - 0.5, 0, pano_h - 1)
-    return lon_fraction.astype(np.float32), rows.astype(np.float32)
+    y0 = np.floor(rows).astype(np.int64)
+    y1 = np.minimum(y0 + 1, pano_h - 1)
+    fy = (rows - y0).astype(np.float32)[:, None]
+    return lon_fraction, y0 * pano_w, y1 * pano_w, fy
 
 
 def perspective_view(
@@ -64,19 +68,20 @@ def perspective_view(
     """The (size[1], size[0], 3) uint8 view centred at compass `heading`."""
     pano_h, pano_w = panorama.shape[:2]
     width, height = size
-    lon_fraction, rows = _ray_table(width, height, float(fov), float(pitch), pano_h)
-    columns = np.mod(lon_fraction + np.float32(((heading + rotation) % 360) / 360), 1.0) * pano_w - 0.5
+    lon_fraction, row0, row1, fy = _ray_table(width, height, float(fov), float(pitch), pano_h, pano_w)
+    columns = np.mod(lon_fraction + ((heading + rotation) % 360) / 360, 1.0) * pano_w - 0.5
     x0 = np.floor(columns)
-    fx = (columns - x0)[..., None]
+    fx = (columns - x0).astype(np.float32)[:, None]
     x0 = x0.astype(np.int64) % pano_w
-    x1 = (x0 + 1) % pano_w
-    y0 = np.floor(rows)
-    fy = (rows - y0)[..., None]
-    y0 = y0.astype(np.int64)
-    y1 = np.minimum(y0 + 1, pano_h - 1)
-    top = panorama[y0, x0] * (1 - fx) + panorama[y0, x1] * fx
-    bottom = panorama[y1, x0] * (1 - fx) + panorama[y1, x1] * fx
-    return np.clip(top * (1 - fy) + bottom * fy + 0.5, 0, 255).astype(np.uint8)
+    x1 = x0 + 1
+    x1[x1 == pano_w] = 0
+    flat = panorama.reshape(-1, panorama.shape[2])
+    p00, p01 = np.take(flat, row0 + x0, axis=0), np.take(flat, row0 + x1, axis=0)
+    p10, p11 = np.take(flat, row1 + x0, axis=0), np.take(flat, row1 + x1, axis=0)
+    top = p00 + (p01.astype(np.float32) - p00) * fx
+    bottom = p10 + (p11.astype(np.float32) - p10) * fx
+    view = top + (bottom - top) * fy + 0.5
+    return np.clip(view, 0, 255).astype(np.uint8).reshape(height, width, -1)
 
 
 def compose_grid(views: list[np.ndarray], resolution: int) -> np.ndarray:
@@ -152,10 +157,8 @@ class StreetViewRenderer:
         return [perspective_view(panorama, rotation, h, self.fov, self.pitch, self.size) for h in grid_headings(heading, self.layout)]
 
     def grid(self, pano_id: str, heading: float, context: str = "") -> np.ndarray:
+        """A fresh array each call; the last grid is cached, as failed attempts re-observe the same point."""
         key = (pano_id, float(heading))
-        if self._last is not None and self._last[0] == key:
-            return self._last[1]
-        grid = compose_grid(self.views(pano_id, heading, context), self.resolution)
-        grid.flags.writeable = False
-        self._last = (key, grid)
-        return grid
+        if self._last is None or self._last[0] != key:
+            self._last = (key, compose_grid(self.views(pano_id, heading, context), self.resolution))
+        return self._last[1].copy()

@@ -72,6 +72,9 @@ def build_scene(graph: StreetGraph, places: list[Place], style: VisualStyle, see
     )
 
 
+_SKY, _FACADE, _CORNICE, _FRAME, _GLASS, _SHOP, _GROUND = range(7)
+
+
 def _hash(*parts: np.ndarray) -> np.ndarray:
     """A cheap deterministic integer hash of integer arrays (broadcast)."""
     h = np.uint64(1469598103934665603)
@@ -100,41 +103,44 @@ def paint_panorama(scene: CityScene, position: tuple[float, float], rotation: fl
     facade_rgb = palette[(key >> np.uint64(12)) % np.uint64(len(palette))]
     store_rgb = np.array(style.storefront, dtype=np.float32)[(key >> np.uint64(20)) % np.uint64(len(style.storefront))]
     far = distance >= MAX_FACADE_DISTANCE - 1e-6
-    building_h = np.where(far, 12 + (key % np.uint64(30)).astype(np.float32), building_h)
+    building_h = np.where(far, 12 + (key % np.uint64(30)).astype(np.float32), building_h).astype(np.float32)
 
     dist32 = distance.astype(np.float32)[None, :]
     z = EYE_HEIGHT + tan_el * dist32  # height on the facade plane seen by each pixel
-    image = np.empty((height, width, 3), dtype=np.float32)
-    # sky
-    t = np.clip(elevation / (math.pi / 2), 0, 1).astype(np.float32)[:, None, None]
-    sky = np.array(style.sky_horizon, np.float32) * (1 - t) + np.array(style.sky_top, np.float32) * t
-    image[:] = sky
-    # facades
-    on_facade = (z >= 0) & (z <= building_h[None, :])
-    floor_h = style.floor_height
-    bay = 3.2
-    u = np.mod(hit_coord, bay).astype(np.float32)[None, :] / bay
-    glass = (np.abs(u - 0.5) < style.window_width / 2) & (np.mod(z - 4.0, floor_h) > 0.25 * floor_h) & (
-        np.mod(z - 4.0, floor_h) < 0.8 * floor_h) & (z > 4.0) & (z < building_h[None, :] - 1.0)
-    frame = (np.abs(u - 0.5) < style.window_width / 2 + 0.06) & (z > 4.0) & (z < building_h[None, :] - 1.0) & ~glass & (
-        np.mod(z - 4.0, floor_h) > 0.2 * floor_h) & (np.mod(z - 4.0, floor_h) < 0.85 * floor_h)
-    shop = z < 3.0
-    colour = np.broadcast_to(facade_rgb[None, :, :], (height, width, 3)).copy()
-    colour[frame] = style.window_frame
-    colour[glass] = style.window
-    shop_mask = shop & on_facade
-    colour[shop_mask] = np.broadcast_to(store_rgb[None, :, :], (height, width, 3))[shop_mask]
-    cornice = on_facade & (z > building_h[None, :] - 0.6)
-    colour[cornice] *= 0.75
-    fade = np.clip(dist32 / MAX_FACADE_DISTANCE, 0, 1)[..., None] * 0.75
-    colour = colour * (1 - fade) + np.array(style.haze, np.float32) * fade
-    image[on_facade] = colour[on_facade]
-    # ground, at half resolution
+    top = building_h[None, :]
+    floor_h = np.float32(style.floor_height)
+    u = np.abs(np.mod(hit_coord, 3.2).astype(np.float32) / 3.2 - 0.5)[None, :]
+    level = np.mod(z - 4.0, floor_h) / floor_h
+    upper = (z > 4.0) & (z < top - 1.0)
+    glass = upper & (u < style.window_width / 2) & (level > 0.25) & (level < 0.8)
+    frame = upper & (u < style.window_width / 2 + 0.06) & (level > 0.2) & (level < 0.85)
+    # per-pixel category, then one gather from a per-column colour table
+    category = np.where(z < 0, _GROUND, np.where(z > top, _SKY, _FACADE)).astype(np.uint8)
+    on_facade = category == _FACADE
+    category[on_facade & (z > top - 0.6)] = _CORNICE
+    category[on_facade & frame] = _FRAME
+    category[on_facade & glass] = _GLASS
+    category[on_facade & (z < 3.0)] = _SHOP
+    table = np.zeros((width, 7, 3), dtype=np.float32)
+    table[:, _FACADE] = facade_rgb
+    table[:, _CORNICE] = facade_rgb * 0.75
+    table[:, _FRAME] = style.window_frame
+    table[:, _GLASS] = style.window
+    table[:, _SHOP] = store_rgb
+    fade = (np.clip(distance / MAX_FACADE_DISTANCE, 0, 1) * 0.75).astype(np.float32)[:, None, None]
+    table = table * (1 - fade) + np.array(style.haze, np.float32) * fade
+    table[:, _SKY] = 0
+    table[:, _GROUND] = 0
+    image = np.clip(table + 0.5, 0, 255).astype(np.uint8)[np.arange(width)[None, :], category]
+    t = np.clip(elevation / (math.pi / 2), 0, 1).astype(np.float32)[:, None]
+    sky = (np.array(style.sky_horizon, np.float32) * (1 - t) + np.array(style.sky_top, np.float32) * t + 0.5).astype(np.uint8)
+    is_sky = category == _SKY
+    image[is_sky] = np.broadcast_to(sky[:, None, :], image.shape)[is_sky]
     ground_rows = np.arange(height // 2, height)
     ground = _paint_ground(scene, near, origin, directions, elevation[ground_rows], style)
-    below = z < 0
-    image[height // 2 :][below[height // 2 :]] = ground[below[height // 2 :]]
-    result = Image.fromarray(np.clip(image + 0.5, 0, 255).astype(np.uint8))
+    lower = category[height // 2 :] == _GROUND
+    image[height // 2 :][lower] = ground[lower]
+    result = Image.fromarray(image)
     draw = ImageDraw.Draw(result)
     _draw_furniture(draw, scene, origin, rotation, width, distance)
     _draw_signs(result, scene, origin, rotation, width, distance)
@@ -229,7 +235,7 @@ def _paint_ground(scene, near, origin, directions, elevations, style) -> np.ndar
         near_colour[marking] = style.road_marking
     fade = np.clip(distance / MAX_FACADE_DISTANCE, 0, 1)[:, None, None] * 0.6
     colour = colour * (1 - fade) + np.array(style.haze, np.float32) * fade
-    full = np.repeat(np.repeat(colour, 2, axis=0), 2, axis=1)
+    full = np.repeat(np.repeat(np.clip(colour + 0.5, 0, 255).astype(np.uint8), 2, axis=0), 2, axis=1)
     return full[: len(elevations), : len(directions)]
 
 
@@ -318,7 +324,8 @@ def _draw_signs(image: Image.Image, scene: CityScene, origin, rotation, width, f
         board = sign_board(place.name, style.sign_boards[place.board % len(style.sign_boards)],
                            style.sign_text[place.board % len(style.sign_text)], style.sign_case, style.sign_stroke,
                            style.sign_slant)
-        foreshortening = max(0.25, abs(float(np.cross(scene.place_facing[index], direction))))
+        facing = scene.place_facing[index]
+        foreshortening = max(0.25, abs(float(facing[0] * direction[1] - facing[1] * direction[0])))
         metres_wide = SIGN_HEIGHT_M * board.width / board.height
         w_px = int(round(2 * math.atan(metres_wide / 2 / d) * px_per_rad * foreshortening))
         top = (0.5 - math.atan2(SIGN_BOTTOM_M + SIGN_HEIGHT_M - EYE_HEIGHT, d) / math.pi) * height

@@ -44,7 +44,7 @@ class CitySpec:
     num_routes: int = 1000
     style: str = "metropolis"
     seed: int = 0
-    pano_width: int = 2048
+    pano_width: int = 1024
     """Panorama width in pixels (height is half)."""
     min_turns: int = 1
     max_turns: int = 5
