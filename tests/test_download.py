@@ -15,6 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from fake_hub import FakeHub, FakeRepo
+from sftvsrl_cli.config import load_config
+from sftvsrl_cli.config.schema import ExperimentConfig
 from sftvsrl_cli.main import cli
 from trainers.hub import (NotDownloadedError, apply_virl_data_names, resolve_model_reference,
                           resolve_sft_data_reference, resolve_virl_data)
@@ -224,6 +226,10 @@ def test_virl_part_downloads_only_its_archive_unpacks_and_resolves(hub_env):
         assert config["platform_cfg"]["OFFLINE"]["PANORAMA_DIR"] == str(paths.panorama_dir)
         with pytest.raises(NotDownloadedError, match="sftvsrl download virl-nyc-1k"):
             resolve_virl_data("virl-nyc-1k")
+        loaded = load_config(ExperimentConfig, None, ["--env_config.id=gym_virl/Navigation-v0",
+                                                      "--env_config.route_info_path=virl-vln-mini"])
+        assert loaded.env_config["route_info_path"] == str(paths.route_info_path)
+        assert loaded.env_config["platform_cfg"]["OFFLINE"]["GPS_TO_PANO_PATH"] == str(paths.gps_to_pano_path)
 
 
 def test_sft_data_name_resolves_to_its_folder(hub_env):
