@@ -39,7 +39,7 @@ from sftvsrl_cli.options import OVERRIDE_CONTEXT, config_options, friendly_error
 @click.option("--log-every", type=click.IntRange(min=1), default=None)
 @click.option("--report-to", multiple=True, type=click.Choice(["wandb", "tensorboard"]), help="Also log there.")
 @click.option("--resume", is_flag=False, flag_value="latest", default=None,
-              help="Continue from the latest checkpoint in --out, or from the checkpoint folder given.")
+              help="Continue from the latest checkpoint in --out; `--resume auto`: only if there is one; or a checkpoint folder.")
 @click.option("--local_rank", "--local-rank", "local_rank", type=int, default=None, hidden=True)
 @seed_option
 @json_option

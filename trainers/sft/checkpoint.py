@@ -33,9 +33,13 @@ def checkpoints(output_dir: Path) -> list[tuple[int, Path]]:
 
 
 def resolve_resume(resume: str | bool | None, output_dir: Path) -> Path | None:
-    """`--resume` (latest checkpoint of output_dir) or `--resume PATH` to a checkpoint folder."""
+    """`--resume` / "latest" (the latest checkpoint of output_dir; one must exist), "auto" (the latest if any,
+    else a fresh start: for requeued jobs) or a checkpoint folder."""
     if not resume:
         return None
+    if resume == "auto":
+        found = checkpoints(output_dir)
+        return found[-1][1] if found else None
     if resume is True or resume == "latest":
         found = checkpoints(output_dir)
         if not found:

@@ -146,7 +146,14 @@ def _from_messages(record: dict[str, Any], where: str) -> tuple[list[dict[str, A
                 raise SFTDataError(f"{where}: messages[{index}] has a bad content block {str(block)[:60]!r}")
     if blocks != len(images):
         raise SFTDataError(f"{where}: {blocks} image block(s) but {len(images)} image(s)")
-    return [{"role": m["role"], "content": m["content"]} for m in messages], images
+    return [{"role": m["role"], "content": _plain_if_text_only(m["content"])} for m in messages], images
+
+
+def _plain_if_text_only(content: Any) -> Any:
+    """A block list without images as one string, so both layouts give identical conversations."""
+    if isinstance(content, list) and all(block["type"] == "text" for block in content):
+        return "".join(block["text"] for block in content)
+    return content
 
 
 def _check_image(path: Path, where: str) -> None:
