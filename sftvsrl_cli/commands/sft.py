@@ -49,7 +49,6 @@ from sftvsrl_cli.options import OVERRIDE_CONTEXT, config_options, friendly_error
 def command(output: Output, model, data, output_dir, resume, local_rank, seed, json_, config_file, overrides,
             lora_targets, **options) -> None:
     """Fine-tune a model on SFT conversations; the loss covers assistant tokens only."""
-    from trainers.sft.data import SFTDataError  # noqa: F401  (a ValueError: friendly_errors reports it)
     from trainers.sft.train import train_sft
 
     output.json_mode = json_
