@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, str] = {
     "eval-api": "eval_api",
     "recog": "recog",
     "report": "report",
+    "sft": "sft",
 }
 
 
