@@ -21,6 +21,7 @@ from sftvsrl_cli.main import cli
 from trainers.hub import (NotDownloadedError, apply_virl_data_names, resolve_model_reference,
                           resolve_sft_data_reference, resolve_virl_data)
 from trainers.hub.archives import ArchiveError, extract_archive
+from trainers.sft.data import find_data_file
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "hf_loopbackSecretToken0123456789"
@@ -238,6 +239,7 @@ def test_sft_data_name_resolves_to_its_folder(hub_env):
         assert result.exit_code == 0, result.output
         folder = Path(resolve_sft_data_reference("sft-gp-l"))
         assert (folder / "data.json").is_file() and folder.name == "gp-l"
+        assert find_data_file("sft-gp-l") == folder / "data.json"
         assert not (folder.parent / "virl-l").exists()
 
 

@@ -69,9 +69,16 @@ def default_device() -> str:
 
 
 def resolve_source(name_or_path: str) -> str:
-    """A folder or hub id for `name_or_path`, building a built-in model on first use."""
+    """A folder or hub id for `name_or_path`, building a built-in model on first use.
+
+    Published names (`gp-l-init`, ... see `sftvsrl download --list`) resolve to their downloaded snapshot, or
+    to their hub id when not downloaded yet (offline: an error naming the download command).
+    """
     if name_or_path in BUILTIN_MODELS:
         return str(ensure_builtin(name_or_path))
+    from trainers.hub import resolve_model_reference
+
+    name_or_path = resolve_model_reference(name_or_path)
     path = Path(name_or_path).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():

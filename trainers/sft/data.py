@@ -36,10 +36,17 @@ class SFTExample:
 
 
 def find_data_file(data: str | Path) -> Path:
-    path = Path(data).expanduser()
+    """The data file of a gen-data folder, a published SFT data name (`sft-gp-l`, see `sftvsrl download`),
+    a folder holding exactly one JSON/JSONL file (as the published SFT data), or a file."""
+    from trainers.hub import resolve_sft_data_reference
+
+    path = Path(resolve_sft_data_reference(str(data))).expanduser()
     if path.is_dir():
         candidates = [path / "data.json", path / "data.jsonl"]
         found = [c for c in candidates if c.is_file()]
+        if not found:
+            others = sorted(p for p in path.iterdir() if p.suffix in (".json", ".jsonl") and p.name != "meta.json")
+            found = others if len(others) == 1 else []
         if not found:
             raise FileNotFoundError(f"no data.json or data.jsonl in {path} (write one with `sftvsrl gen-data`)")
         if len(found) > 1:
