@@ -1,0 +1,117 @@
+"""`load_model`: one loader for every command, for any HF causal LM or image-text model, or a built-in one.
+
+`load_model(name_or_path, *, dtype=None, device=None, for_training=False) -> LoadedModel`
+
+- `name_or_path`: a built-in name (`tiny-llama`, `tiny-mllama`; built and cached on first use, see
+  `trainers.models.builtin`), a local folder in HF layout, or a hub id (downloaded by transformers).
+- The kind is read from the config: a model type that `AutoModelForImageTextToText` knows (Mllama / Llama-3.2-
+  Vision, ...) loads with it and its `AutoProcessor`; anything else loads with `AutoModelForCausalLM` and its
+  `AutoTokenizer`.
+- `dtype`: None picks bf16 on CUDA (fp16 where bf16 is unsupported) and fp32 on CPU; otherwise "bf16",
+  "bfloat16", "fp16", "float16", "fp32", "float32", "auto" or a `torch.dtype`.
+- `device`: None picks "cuda" when available, else "cpu"; with `for_training=True` and no device the model
+  stays on the CPU for the trainer (accelerate / DeepSpeed) to place.
+- `for_training`: the model is returned in train mode (eval mode otherwise, with gradients still enabled so
+  a caller can train it anyway).
+
+`LoadedModel` fields: `model`, `processor` (the processor of an image-text model, the tokenizer of a text
+model), `tokenizer` (always the tokenizer; a pad token is guaranteed), `is_vision`, `device` (a
+`torch.device`), `name` (what was asked for) and `path` (the folder or hub id it was loaded from).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trainers.models.builtin import BUILTIN_MODELS, ensure_builtin
+
+_DTYPE_NAMES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
+                "half": "float16", "fp32": "float32", "float32": "float32", "float": "float32"}
+
+
+@dataclass
+class LoadedModel:
+    model: Any
+    processor: Any
+    tokenizer: Any
+    is_vision: bool
+    device: Any
+    name: str
+    path: str
+
+    @property
+    def pad_token_id(self) -> int:
+        return self.tokenizer.pad_token_id
+
+
+def resolve_dtype(dtype: Any, device: Any):
+    """A `torch.dtype` (or "auto") from a name; None means bf16 on CUDA and fp32 elsewhere."""
+    import torch
+
+    if isinstance(dtype, torch.dtype) or dtype == "auto":
+        return dtype
+    if dtype is None:
+        if torch.device(device).type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    name = _DTYPE_NAMES.get(str(dtype).lower())
+    if name is None:
+        raise ValueError(f"unknown dtype {dtype!r}; use one of {', '.join(sorted(_DTYPE_NAMES))} or auto")
+    return getattr(torch, name)
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_source(name_or_path: str) -> str:
+    """A folder or hub id for `name_or_path`, building a built-in model on first use."""
+    if name_or_path in BUILTIN_MODELS:
+        return str(ensure_builtin(name_or_path))
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"{path} is not a model folder (no config.json)")
+        return str(path)
+    if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1:
+        raise FileNotFoundError(f"model folder not found: {name_or_path}")
+    return name_or_path
+
+
+def is_image_text_config(config: Any) -> bool:
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    return config.model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+
+def load_model(name_or_path: str, *, dtype: Any = None, device: str | None = None,
+               for_training: bool = False) -> LoadedModel:
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    source = resolve_source(str(name_or_path))
+    config = AutoConfig.from_pretrained(source)
+    is_vision = is_image_text_config(config)
+    target = torch.device(device if device is not None else ("cpu" if for_training else default_device()))
+    torch_dtype = resolve_dtype(dtype, target)
+    model_class = AutoModelForImageTextToText if is_vision else AutoModelForCausalLM
+    model = model_class.from_pretrained(source, dtype=torch_dtype)
+    if is_vision:
+        processor = AutoProcessor.from_pretrained(source)
+        tokenizer = processor.tokenizer
+    else:
+        processor = tokenizer = AutoTokenizer.from_pretrained(source)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if getattr(tokenizer, "chat_template", None) is None and getattr(processor, "chat_template", None) is None:
+        raise ValueError(f"model {name_or_path!r} has no chat template; use an instruct/chat checkpoint")
+    model.to(target)
+    model.train(for_training)
+    return LoadedModel(model, processor, tokenizer, is_vision, target, str(name_or_path), source)
