@@ -1,0 +1,168 @@
+"""Rollouts: `num_envs` environments side by side, one batched model call per round, multi-turn episodes.
+
+Every round, each environment's conversation (prompt, earlier answers, verifier messages; the paper's
+sequential revision through `envs.conversation.EpisodeConversation`) is encoded with the model's chat
+template, all answers are sampled in one left-padded batch, log-probs and values are computed in one more
+batched forward, and every environment steps on its answer. A finished episode restarts from the next seed of
+this worker's seed stream (one stream per rank, so ranks never share episodes).
+
+Each update starts fresh episodes; an episode still running after the last round is bootstrapped from the
+critic's value of its next prompt. That keeps a checkpoint between updates complete (no environment state in
+flight) so that resuming is exact.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from envs.conversation import EpisodeConversation
+from envs.registry import make_env, make_prompter
+from trainers.ppo.action_logprob import answer_token_weights
+from trainers.ppo.sampling import EncodedPrompt, encode_prompt, sample_answers
+from trainers.ppo.storage import RolloutStorage
+from trainers.ppo.value_head import PolicyWithValue, Transition
+
+
+@dataclass
+class RolloutStats:
+    env_steps: int = 0
+    episodes: int = 0
+    successes: int = 0
+    episode_rewards: list[float] = field(default_factory=list)
+    recognitions: list[bool] = field(default_factory=list)
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        rewards = np.asarray(self.episode_rewards, dtype=np.float64)
+        return {
+            "episodes": self.episodes,
+            "success_rate": self.successes / self.episodes if self.episodes else None,
+            "episode_reward_mean": float(rewards.mean()) if rewards.size else None,
+            "episode_reward_std": float(rewards.std()) if rewards.size else None,
+            "recognition_accuracy": float(np.mean(self.recognitions)) if self.recognitions else None,
+        }
+
+
+@dataclass
+class RolloutSettings:
+    temperature: float
+    top_p: float
+    max_new_tokens: int
+    thought_prob_coef: float
+    action_fields: Sequence[str]
+    enable_verification: bool = True
+    generation_batch_size: int | None = None
+    forward_batch_size: int = 8
+
+
+def episode_succeeded(reward: float, terminated: bool, info: dict[str, Any]) -> bool:
+    """An environment's explicit `success` flag when it reports one, else termination with a positive reward."""
+    if "success" in info:
+        return bool(info["success"])
+    return bool(terminated and reward > 0)
+
+
+class RolloutWorker:
+    """The environments of one rank and the state of their episodes."""
+
+    def __init__(self, env_config: dict[str, Any], num_envs: int, seed: int, rank: int = 0,
+                 template: str | None = None, enable_verification: bool = True):
+        self.envs = [make_env(env_config) for _ in range(num_envs)]
+        self.prompter = make_prompter(env_config, template)
+        self.enable_verification = enable_verification
+        self.seed_stream = np.random.default_rng([seed, rank])
+        self.conversations = [EpisodeConversation(self.prompter, enable_verification) for _ in self.envs]
+        self.returns = [0.0] * num_envs
+
+    # -- seed stream (saved in checkpoints) ----------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"seed_stream": self.seed_stream.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.seed_stream.bit_generator.state = state["seed_stream"]
+
+    def _reset(self, index: int) -> None:
+        episode_seed = int(self.seed_stream.integers(0, 2**31 - 1))
+        observation, info = self.envs[index].reset(seed=episode_seed)
+        self.conversations[index].start(observation, info)
+        self.returns[index] = 0.0
+
+    def reset_all(self) -> None:
+        for index in range(len(self.envs)):
+            self._reset(index)
+
+    # -- rollout ---------------------------------------------------------------------------------------
+    def _prompts(self, loaded) -> list[EncodedPrompt]:
+        return [encode_prompt(loaded, c.as_messages(), c.images if loaded.is_vision else []) for c in self.conversations]
+
+    @torch.no_grad()
+    def evaluate(self, policy: PolicyWithValue, transitions: list[Transition], temperature: float, pad_id: int,
+                 batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probs and values of transitions, `batch_size` samples per forward."""
+        log_probs, values = [], []
+        for start in range(0, len(transitions), batch_size):
+            lp, v = policy(transitions[start:start + batch_size], temperature, pad_id)
+            log_probs.append(lp.float().cpu())
+            values.append(v.float().cpu())
+        return torch.cat(log_probs), torch.cat(values)
+
+    def collect(self, loaded, policy: PolicyWithValue, storage: RolloutStorage, settings: RolloutSettings,
+                progress=None) -> tuple[RolloutStats, torch.Tensor]:
+        """Fill `storage` with fresh episodes; returns the statistics and the bootstrap values (E,)."""
+        started = time.perf_counter()
+        stats = RolloutStats()
+        decode = lambda ids: loaded.tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
+        pad_id = loaded.pad_token_id
+        was_training = policy.training
+        policy.eval()
+        self.reset_all()
+        for _ in range(storage.rounds):
+            prompts = self._prompts(loaded)
+            answers = sample_answers(loaded, policy.backbone, prompts, temperature=settings.temperature,
+                                     top_p=settings.top_p, max_new_tokens=settings.max_new_tokens,
+                                     batch_size=settings.generation_batch_size)
+            transitions = [
+                Transition(p.ids, a, answer_token_weights(a, decode, settings.action_fields, settings.thought_prob_coef),
+                           p.extra_inputs)
+                for p, a in zip(prompts, answers)
+            ]
+            log_probs, values = self.evaluate(policy, transitions, settings.temperature, pad_id,
+                                              settings.forward_batch_size)
+            rewards, dones, truncs = [], [], []
+            for index, (env, answer) in enumerate(zip(self.envs, answers)):
+                text = decode(answer)
+                observation, reward, terminated, truncated, info = env.step(text)
+                done = bool(terminated or truncated)
+                self.returns[index] += float(reward)
+                if "Recognized Cards" in info:
+                    stats.recognitions.append(bool(info["Recognized Cards"]))
+                rewards.append(float(reward))
+                dones.append(done)
+                truncs.append(bool(truncated and not terminated))
+                if done:
+                    stats.episodes += 1
+                    stats.successes += episode_succeeded(reward, terminated, info)
+                    stats.episode_rewards.append(self.returns[index])
+                    self._reset(index)
+                else:
+                    self.conversations[index].record(text, observation, info, done=False)
+                stats.prompt_tokens += len(transitions[index].prompt_ids)
+                stats.generated_tokens += len(answer)
+            storage.add_round(transitions, log_probs, values, rewards, dones, truncs)
+            stats.env_steps += len(self.envs)
+            if progress is not None:
+                progress(stats)
+        # Bootstrap values of the states after the last round (ignored where the last step ended an episode).
+        prompts = self._prompts(loaded)
+        bootstrap = [Transition(p.ids, [], [], p.extra_inputs) for p in prompts]
+        _, next_values = self.evaluate(policy, bootstrap, settings.temperature, pad_id, settings.forward_batch_size)
+        policy.train(was_training)
+        stats.seconds = time.perf_counter() - started
+        return stats, next_values
