@@ -1,0 +1,167 @@
+"""Evaluate one policy on named splits into an output folder: resumable logs, summaries, run identity.
+
+Layout of an evaluation folder:
+
+    OUT/run.json                 what was evaluated (policy, seed, settings), checked on resume
+    OUT/summary.json             every split's metrics (what `sftvsrl report` reads)
+    OUT/<split>/steps.jsonl      one record per model answer and one per finished episode
+    OUT/<split>/summary.json     that split's metrics
+
+Re-running into the same folder continues where it stopped. A folder written under different settings is
+refused (so two runs never mix), except for the number of episodes: a larger `num_traj` extends a run.
+No file holds wall-clock times, so a resumed run's files equal an uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from envs.sft_records import atomic_write_text
+from evaluators.metrics import compute_metrics
+from evaluators.policies import Policy
+from evaluators.runner import EpisodeSpec, run_episodes
+from evaluators.splits import Split, split_env_config, task_of_env_config
+from evaluators.step_log import StepLog
+from evaluators.tasks import adapter_for
+
+FORMAT_VERSION = 1
+STEPS_FILE = "steps.jsonl"
+SUMMARY_FILE = "summary.json"
+RUN_FILE = "run.json"
+
+
+@dataclass
+class EvalSettings:
+    seed: int
+    num_traj: int
+    batch_size: int = 8
+    verify_iter: int | None = None
+    """Overrides the split's env_config verify_iter when set."""
+    enable_verification: bool = True
+    template: str | None = None
+    label: str | None = None
+
+
+@dataclass
+class SplitJob:
+    """A named split, or a custom env_config (`split=None`) evaluated under `name`."""
+
+    name: str
+    env_config: dict[str, Any]
+    split: Split | None = None
+
+
+def split_job(split: Split, user_env_config: Mapping[str, Any] | None, verify_iter: int | None = None) -> SplitJob:
+    env_config = split_env_config(split, user_env_config)
+    if verify_iter is not None:
+        env_config["verify_iter"] = verify_iter
+    return SplitJob(split.name, env_config, split)
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def _check_identity(path: Path, identity: dict[str, Any], overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            raise ValueError(f"{path} is not valid JSON; move the folder away or pass --overwrite") from None
+        for key in sorted(set(previous) | set(identity)):
+            if key != "num_traj" and previous.get(key) != identity.get(key):
+                raise ValueError(
+                    f"{path.parent} holds an evaluation with other settings ({key}: {previous.get(key)!r} there, "
+                    f"{identity.get(key)!r} now); use another output folder or --overwrite"
+                )
+    _write_json(path, identity)
+
+
+def evaluate_job(
+    policy: Policy,
+    job: SplitJob,
+    settings: EvalSettings,
+    out_dir: Path,
+    overwrite: bool = False,
+    on_episode: Callable[[dict[str, Any]], None] = lambda record: None,
+) -> dict[str, Any]:
+    """Evaluate `policy` on one split into `out_dir/<split>/`; return the split summary."""
+    folder = Path(out_dir) / job.name
+    folder.mkdir(parents=True, exist_ok=True)
+    task = task_of_env_config(job.env_config)
+    template_digest = hashlib.sha256(settings.template.encode()).hexdigest()[:16] if settings.template else None
+    identity = {
+        "format_version": FORMAT_VERSION,
+        "task": task,
+        "split": job.name,
+        "env_config": job.env_config,
+        "seed": settings.seed,
+        "num_traj": settings.num_traj,
+        "enable_verification": settings.enable_verification,
+        "prompt_template_sha256": template_digest,
+        "policy": policy.describe(),
+    }
+    log = StepLog(folder / STEPS_FILE)
+    if overwrite:
+        log.path.unlink(missing_ok=True)
+    _check_identity(folder / RUN_FILE, identity, overwrite)
+    spec = EpisodeSpec(job.split, f"{task}/{job.name}", job.env_config, settings.seed,
+                       settings.enable_verification, settings.template)
+    adapter = adapter_for(job.env_config)
+    run_episodes(policy, adapter, spec, settings.num_traj, log, settings.batch_size, on_episode)
+    records = log.canonicalize()
+    summary = summarize(records, settings.num_traj)
+    summary.update({"task": task, "split": job.name, "seed": settings.seed, "label": settings.label,
+                    "verify_iter": job.env_config.get("verify_iter"), "policy": policy.describe(),
+                    "primary_metric": job.split.primary_metric if job.split else "success"})
+    _write_json(folder / SUMMARY_FILE, summary)
+    return summary
+
+
+def summarize(records: Sequence[Mapping[str, Any]], num_traj: int) -> dict[str, Any]:
+    """Metrics over episodes 0..num_traj-1 of a log."""
+    steps = [r for r in records if r.get("type") == "step" and int(r["episode"]) < num_traj]
+    episodes = [r for r in records if r.get("type") == "episode" and int(r["episode"]) < num_traj]
+    if len(episodes) != num_traj:
+        raise RuntimeError(f"the log closes {len(episodes)} of {num_traj} episodes")
+    return {
+        "num_traj": num_traj,
+        "num_steps": len(steps),
+        "num_model_answers": sum(1 for s in steps if s.get("scored", True)),
+        "metrics": compute_metrics(steps, episodes),
+    }
+
+
+def evaluate(
+    policy: Policy,
+    jobs: Sequence[SplitJob],
+    settings: EvalSettings,
+    out_dir: Path,
+    overwrite: bool = False,
+    on_episode: Callable[[str, dict[str, Any]], None] = lambda split, record: None,
+) -> dict[str, Any]:
+    """Evaluate on every job; writes `out_dir/summary.json` with all splits and returns it."""
+    out_dir = Path(out_dir)
+    splits = _previous_splits(out_dir / SUMMARY_FILE, policy.describe(), settings.seed)
+    for job in jobs:
+        splits[job.name] = evaluate_job(policy, job, settings, out_dir, overwrite,
+                                        lambda record, name=job.name: on_episode(name, record))
+    summary = {"label": settings.label, "policy": policy.describe(), "seed": settings.seed,
+               "num_traj": settings.num_traj, "splits": splits}
+    _write_json(out_dir / SUMMARY_FILE, summary)
+    return summary
+
+
+def _previous_splits(path: Path, policy: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Splits an earlier run of the same policy and seed wrote into this folder, kept in its summary."""
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if previous.get("policy") != policy or previous.get("seed") != seed:
+        return {}
+    return dict(previous.get("splits") or {})

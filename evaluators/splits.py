@@ -1,0 +1,181 @@
+"""The study's named evaluation splits, defined once for every evaluator and for PPO's periodic evaluation.
+
+A task (`gp-l`, `gp-vl`, `virl-l`, `virl-vl`) has an `id` split and its OOD splits (paper section 3):
+
+| task | id | rule-ood | visual-ood |
+|---|---|---|---|
+| gp-l | J/Q/K = 10 | J/Q/K = 11/12/13, a face card in every hand | - |
+| gp-vl | J/Q/K = 10, black suits | rule OOD, black suits | red suits, J/Q/K = 10 |
+| virl-l | absolute actions | relative actions | - |
+| virl-vl | absolute actions | relative actions | other cities' routes, in order |
+
+A split's environment is the task's base config, then the user's `env_config` (data paths, resolution,
+verify_iter...), then the split's rule keys, which always win. Episode `i` of a split is fixed by the seed and
+`i` alone (`episode_seed`), so N episodes are the first N of any larger run and two models evaluated with the
+same split and seed see the same hands and routes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+GP_ENV_ID = "gym_cards/GeneralPoint-oneline-v0"
+VIRL_ENV_ID = "gym_virl/Navigation-v0"
+
+# Primary metric of each kind of split (what the paper's tables report).
+SUCCESS = "success"  # episode success within verify_iter attempts (GP); route success (V-IRL)
+STEP_ACCURACY = "step_accuracy"  # V-IRL per-step accuracy, retries counted as samples
+RECOGNITION = "recognition"  # GP-VL: the `cards` field names the hand
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    env_id: str
+    base_env_config: Mapping[str, Any]
+    description: str
+
+
+@dataclass(frozen=True)
+class Split:
+    task: str
+    name: str
+    rule_keys: Mapping[str, Any]
+    """env_config keys that define the split; they override whatever the user's config says."""
+    description: str
+    primary_metric: str
+    num_traj: int
+    """Published evaluation size."""
+    seed: int
+    """Published evaluation seed."""
+    ordered: bool = False
+    """Episode i plays route i of the route file (the published `--order` evaluation) instead of a drawn one."""
+    requires: tuple[str, ...] = field(default=())
+    """env_config keys the user must supply (data paths)."""
+
+    @property
+    def key(self) -> str:
+        return f"{self.task}/{self.name}"
+
+
+TASKS: dict[str, Task] = {
+    "gp-l": Task("gp-l", GP_ENV_ID, {"id": GP_ENV_ID, "language_only": True, "verify_iter": 5, "target_points": 24},
+                 "GeneralPoints, cards as text"),
+    "gp-vl": Task("gp-vl", GP_ENV_ID, {"id": GP_ENV_ID, "language_only": False, "verify_iter": 5, "target_points": 24},
+                  "GeneralPoints, cards as an image"),
+}
+
+_SPLITS: list[Split] = [
+    Split("gp-l", "id", {"treat_face_cards_as_10": True, "ood": False}, "J/Q/K count as 10", SUCCESS, 234, 42),
+    Split("gp-l", "rule-ood", {"treat_face_cards_as_10": False, "ood": True},
+          "J/Q/K count as 11/12/13, a face card in every hand", SUCCESS, 234, 42),
+    Split("gp-vl", "id", {"treat_face_cards_as_10": True, "ood": False, "face_cards_color": "black"},
+          "black suits, J/Q/K count as 10", SUCCESS, 234, 42),
+    Split("gp-vl", "rule-ood", {"treat_face_cards_as_10": False, "ood": True, "face_cards_color": "black"},
+          "black suits, J/Q/K count as 11/12/13, a face card in every hand", SUCCESS, 234, 42),
+    Split("gp-vl", "visual-ood", {"treat_face_cards_as_10": True, "ood": False, "face_cards_color": "red"},
+          "red suits, J/Q/K count as 10", SUCCESS, 234, 42),
+]
+
+SPLITS: dict[str, Split] = {split.key: split for split in _SPLITS}
+
+
+def task_names() -> list[str]:
+    return list(TASKS)
+
+
+def split_names(task: str) -> list[str]:
+    return [split.name for split in SPLITS.values() if split.task == task]
+
+
+def get_task(task: str) -> Task:
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    return TASKS[task]
+
+
+def get_split(task: str, name: str) -> Split:
+    get_task(task)
+    key = f"{task}/{name}"
+    if key not in SPLITS:
+        raise ValueError(f"task {task} has no split {name!r}; its splits are {', '.join(split_names(task))}")
+    return SPLITS[key]
+
+
+def parse_split_list(task: str, text: str | None) -> list[Split]:
+    """`"id,rule-ood"` -> splits of `task`; `None`, `""` or `"all"` -> every split of the task, in order."""
+    if not text or text.strip() == "all":
+        return [get_split(task, name) for name in split_names(task)]
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    seen: list[Split] = []
+    for name in names:
+        split = get_split(task, name)
+        if split not in seen:
+            seen.append(split)
+    return seen
+
+
+def task_of_env_config(env_config: Mapping[str, Any]) -> str:
+    """The task an env_config describes (`gp-l`, `gp-vl`, `virl-l`, `virl-vl`)."""
+    env_id = env_config.get("id", GP_ENV_ID)
+    language_only = bool(env_config.get("language_only", True))
+    for task in TASKS.values():
+        if task.env_id == env_id and bool(task.base_env_config.get("language_only")) == language_only:
+            return task.name
+    raise ValueError(f"no evaluation task for environment {env_id!r} (language_only={language_only})")
+
+
+def detect_split(env_config: Mapping[str, Any]) -> Split | None:
+    """The named split whose rule keys an env_config matches (e.g. a published eval config), or None."""
+    task = task_of_env_config(env_config)
+    defaults = _env_defaults(TASKS[task].env_id)
+    for name in split_names(task):
+        split = SPLITS[f"{task}/{name}"]
+        if all(env_config.get(key, defaults.get(key)) == value for key, value in split.rule_keys.items()):
+            return split
+    return None
+
+
+def split_env_config(split: Split, user_env_config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The env_config of a split: task base, then the user's keys, then the split's rule keys."""
+    task = TASKS[split.task]
+    config = dict(task.base_env_config)
+    for key, value in (user_env_config or {}).items():
+        if key == "id" and value != task.env_id:
+            raise ValueError(f"split {split.key} runs {task.env_id}, but the config's env_config.id is {value!r}")
+        if key == "language_only" and bool(value) != bool(task.base_env_config["language_only"]):
+            continue  # the task decides text vs image
+        config[key] = value
+    config.update(split.rule_keys)
+    missing = [key for key in split.requires if config.get(key) in (None, "")]
+    if missing:
+        raise ValueError(f"split {split.key} needs env_config.{missing[0]} (a data path)")
+    return config
+
+
+def episode_seed(seed: int, index: int) -> int:
+    """The reset seed of episode `index` under run seed `seed`, independent of how many episodes run."""
+    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(index)]).generate_state(1)[0])
+
+
+def episode_reset_kwargs(split: Split | None, seed: int, index: int) -> dict[str, Any]:
+    """Keyword arguments of `env.reset` for episode `index`."""
+    kwargs: dict[str, Any] = {"seed": episode_seed(seed, index)}
+    if split is not None and split.ordered:
+        kwargs["options"] = {"route_idx": index}
+    return kwargs
+
+
+def metric_log_key(split_name: str, metric: str) -> str:
+    """The key under which training logs record a split's metric, e.g. `eval/rule-ood/success`."""
+    return f"eval/{split_name}/{metric}"
+
+
+def _env_defaults(env_id: str) -> dict[str, Any]:
+    from envs.registry import config_class
+
+    return {f.name: f.default for f in dataclasses.fields(config_class(env_id)) if f.default is not dataclasses.MISSING}
