@@ -17,6 +17,7 @@ from sftvsrl_cli.console import Output
 # command name -> module under sftvsrl_cli.commands. A command appears here once it really works.
 SUBCOMMANDS: dict[str, str] = {
     "gen-data": "gen_data",
+    "ppo": "ppo",
 }
 
 

@@ -32,6 +32,18 @@ def image_tokens_per_image(model_config: Any) -> int:
     return ((size // patch) ** 2 + 1) * tiles
 
 
+def update_tokens(storage: RolloutStorage, ppo_epoch: int, image_tokens: int, bootstrap_tokens: int) -> tuple[int, int]:
+    """(D_RL, D_buffer) of one rank's update: tokens trained on over the PPO epochs, tokens of the rollout."""
+    prompt, answer = storage.token_counts()
+    images = image_tokens * sum(
+        1 for row in storage.transitions for tr in row
+        if tr is not None and tr.extra_inputs and "pixel_values" in tr.extra_inputs
+    )
+    sequence_tokens = prompt + answer + images
+    # Generation prefills the prompt and decodes the answer; scoring runs prompt + answer once more.
+    return ppo_epoch * sequence_tokens, 2 * sequence_tokens + bootstrap_tokens
+
+
 @dataclass
 class ComputeLedger:
     """Running totals of tokens and FLOPs since the start of training (saved in checkpoints)."""
@@ -41,23 +53,15 @@ class ComputeLedger:
     train_tokens: int = 0
     buffer_tokens: int = 0
 
-    def add_update(self, storage: RolloutStorage, ppo_epoch: int, image_tokens: int, bootstrap_tokens: int) -> dict:
-        prompt, answer = storage.token_counts()
-        images = sum(
-            1 for row in storage.transitions for tr in row
-            if tr is not None and tr.extra_inputs and "pixel_values" in tr.extra_inputs
-        ) * image_tokens
-        sequence_tokens = prompt + answer + images
-        train = ppo_epoch * sequence_tokens
-        # Generation prefills the prompt and decodes the answer; scoring runs prompt + answer once more.
-        buffer = 2 * sequence_tokens + bootstrap_tokens
-        self.train_tokens += train
-        self.buffer_tokens += buffer
+    def add_update(self, train_tokens: int, buffer_tokens: int) -> dict[str, float]:
+        """Account one update's tokens (summed over ranks); returns its FLOPs and the running total."""
+        self.train_tokens += train_tokens
+        self.buffer_tokens += buffer_tokens
         return {
-            "tokens_train": train,
-            "tokens_buffer": buffer,
-            "flops_train": 6.0 * self.parameters * train,
-            "flops_rollout": 2.0 * self.parameters * buffer,
+            "tokens_train": train_tokens,
+            "tokens_buffer": buffer_tokens,
+            "flops_train": 6.0 * self.parameters * train_tokens,
+            "flops_rollout": 2.0 * self.parameters * buffer_tokens,
             "compute_flops": self.total_flops,
         }
 

@@ -22,6 +22,7 @@ import torch
 
 from envs.conversation import EpisodeConversation
 from envs.registry import make_env, make_prompter
+from evaluators.tasks import adapter_for
 from trainers.ppo.action_logprob import answer_token_weights
 from trainers.ppo.sampling import EncodedPrompt, encode_prompt, sample_answers
 from trainers.ppo.storage import RolloutStorage
@@ -37,6 +38,7 @@ class RolloutStats:
     recognitions: list[bool] = field(default_factory=list)
     prompt_tokens: int = 0
     generated_tokens: int = 0
+    bootstrap_tokens: int = 0
     seconds: float = 0.0
 
     def summary(self) -> dict[str, Any]:
@@ -62,13 +64,6 @@ class RolloutSettings:
     forward_batch_size: int = 8
 
 
-def episode_succeeded(reward: float, terminated: bool, info: dict[str, Any]) -> bool:
-    """An environment's explicit `success` flag when it reports one, else termination with a positive reward."""
-    if "success" in info:
-        return bool(info["success"])
-    return bool(terminated and reward > 0)
-
-
 class RolloutWorker:
     """The environments of one rank and the state of their episodes."""
 
@@ -76,6 +71,7 @@ class RolloutWorker:
                  template: str | None = None, enable_verification: bool = True):
         self.envs = [make_env(env_config) for _ in range(num_envs)]
         self.prompter = make_prompter(env_config, template)
+        self.adapter = adapter_for(env_config)
         self.enable_verification = enable_verification
         self.seed_stream = np.random.default_rng([seed, rank])
         self.conversations = [EpisodeConversation(self.prompter, enable_verification) for _ in self.envs]
@@ -139,6 +135,11 @@ class RolloutWorker:
             for index, (env, answer) in enumerate(zip(self.envs, answers)):
                 text = decode(answer)
                 observation, reward, terminated, truncated, info = env.step(text)
+                if not (terminated or truncated) and not self.adapter.needs_model(info):
+                    # All attempts are used: the closing step ignores its answer, so it is no decision of
+                    # the policy; its penalty is credited to this (last) attempt instead.
+                    observation, closing_reward, terminated, truncated, info = env.step("")
+                    reward = float(reward) + float(closing_reward)
                 done = bool(terminated or truncated)
                 self.returns[index] += float(reward)
                 if "Recognized Cards" in info:
@@ -148,7 +149,7 @@ class RolloutWorker:
                 truncs.append(bool(truncated and not terminated))
                 if done:
                     stats.episodes += 1
-                    stats.successes += episode_succeeded(reward, terminated, info)
+                    stats.successes += bool(self.adapter.episode_success(terminated, truncated, info))
                     stats.episode_rewards.append(self.returns[index])
                     self._reset(index)
                 else:
@@ -162,6 +163,7 @@ class RolloutWorker:
         # Bootstrap values of the states after the last round (ignored where the last step ended an episode).
         prompts = self._prompts(loaded)
         bootstrap = [Transition(p.ids, [], [], p.extra_inputs) for p in prompts]
+        stats.bootstrap_tokens = sum(len(p.ids) for p in prompts)
         _, next_values = self.evaluate(policy, bootstrap, settings.temperature, pad_id, settings.forward_batch_size)
         policy.train(was_training)
         stats.seconds = time.perf_counter() - started

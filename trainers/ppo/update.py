@@ -49,8 +49,8 @@ def ppo_update(engine, storage: RolloutStorage, settings: UpdateSettings, pad_id
             engine.step()
             if boundary and engine.last_grad_norm is not None:
                 grad_norms.append(engine.last_grad_norm)
-            totals["policy_loss"] += float(out.policy_loss)
-            totals["value_loss"] += float(out.value_loss)
+            totals["policy_loss"] += out.policy_loss.item()
+            totals["value_loss"] += out.value_loss.item()
             totals["approx_kl"] += float(out.approx_kl)
             totals["clip_fraction"] += float(out.clip_fraction)
             totals["ratio_guard"] += float(out.ratio_guard_hit)

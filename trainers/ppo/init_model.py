@@ -1,0 +1,130 @@
+"""The policy a PPO run starts from: the given model, or the built-in tiny model after its own SFT init.
+
+Like the paper's Init checkpoints (RL starts from an SFT-initialised model; without SFT, "all end-to-end RL runs
+fail to improve", section 5.4), `sftvsrl ppo` with no model first fine-tunes the built-in tiny model on
+expert GP answers (gen-data records of the training rule) and caches the result under
+`$SFTVSRL_CACHE_DIR/ppo-init/`; later runs load it. The init is deliberately short so that it answers in the
+right format but leaves room for RL (the paper's init checkpoints are early SFT checkpoints too).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+INIT_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class TinyInitRecipe:
+    records: int = 2000
+    steps: int = 150
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    seed: int = 0
+
+
+def tiny_model_for(language_only: bool) -> str:
+    return "tiny-llama" if language_only else "tiny-mllama"
+
+
+def init_folder(model_name: str, env_kwargs: Any, recipe: TinyInitRecipe) -> Path:
+    from trainers.models.builtin import cache_dir
+
+    task = "gp-l" if env_kwargs.language_only else "gp-vl"
+    rule = "face10" if env_kwargs.treat_face_cards_as_10 else "ordinal"
+    name = (f"{model_name}-{task}-{rule}-t{env_kwargs.target_points}-n{recipe.records}-s{recipe.steps}"
+            f"-seed{recipe.seed}-v{INIT_VERSION}")
+    return cache_dir() / "ppo-init" / name
+
+
+def resolve_policy_init(config, output=None) -> tuple[str, float]:
+    """(model source, FLOPs of its SFT init): the configured model, or the cached tiny SFT init (built once)."""
+    if config.options.model:
+        return config.options.model, 0.0
+    from envs.registry import env_kwargs
+
+    kwargs = env_kwargs(config.experiment.env_config)
+    recipe = TinyInitRecipe(records=config.options.init_sft_records)
+    folder = init_folder(tiny_model_for(kwargs.language_only), kwargs, recipe)
+    if not (folder / "init.json").is_file():
+        if output is not None:
+            output.info(f"SFT-initialising {tiny_model_for(kwargs.language_only)} on {recipe.records} expert "
+                        f"answers ({recipe.steps} steps; cached in {folder})")
+        build_tiny_init(folder, kwargs, recipe)
+    meta = json.loads((folder / "init.json").read_text(encoding="utf-8"))
+    return str(folder), float(meta["train_flops"])
+
+
+def build_tiny_init(folder: Path, env_kwargs: Any, recipe: TinyInitRecipe) -> None:
+    """Build the init checkpoint into `folder` atomically (safe when several processes race)."""
+    from trainers.models.builtin import _file_lock
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(folder.parent / f".{folder.name}.lock"):
+        if (folder / "init.json").is_file():
+            return
+        staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.building-"))
+        try:
+            meta = _sft(staging, env_kwargs, recipe)
+            (staging / "init.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            os.chmod(staging, 0o755)
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.rename(staging, folder)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+
+def _sft(out: Path, env_kwargs: Any, recipe: TinyInitRecipe) -> dict[str, Any]:
+    """Supervised fine-tuning on expert single-turn answers (loss on the assistant tokens only)."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from envs.general_points.sft_data import GPDataSpec, generate_records
+    from trainers.models.chat import collate, encode_conversation
+    from trainers.models.loader import load_model
+
+    loaded = load_model(tiny_model_for(env_kwargs.language_only), device="cpu", for_training=True)
+    image_dir = out / "images"
+    spec = GPDataSpec(num=recipe.records, seed=recipe.seed, env=env_kwargs)
+    records = generate_records(spec, None if env_kwargs.language_only else image_dir)
+    examples = []
+    for record in records:
+        messages = [{"role": role, "content": text} for role, text in record.turns]
+        images = []
+        if record.image is not None:
+            messages[0]["content"] = [{"type": "image"}, {"type": "text", "text": messages[0]["content"]}]
+            images = [np.asarray(Image.open(out / record.image).convert("RGB"))]
+        examples.append(encode_conversation(loaded, messages, images, with_labels=True))
+    shutil.rmtree(image_dir, ignore_errors=True)
+    model = loaded.model
+    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.learning_rate, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / 10) * max(0.0, 1 - step / recipe.steps))
+    rng = np.random.default_rng(recipe.seed)
+    tokens = 0
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(recipe.seed)
+        for _ in range(recipe.steps):
+            batch = collate(loaded, [examples[i] for i in rng.choice(len(examples), recipe.batch_size, replace=False)],
+                            "right")
+            loss = model(**batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            tokens += int(batch["attention_mask"].sum())
+    model.save_pretrained(out)
+    loaded.processor.save_pretrained(out)
+    parameters = sum(p.numel() for p in model.parameters())
+    return {"base": loaded.name, "recipe": dataclasses.asdict(recipe), "final_loss": float(loss),
+            "train_tokens": tokens, "train_flops": 6.0 * parameters * tokens}
