@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 
 import click
 
@@ -52,13 +54,15 @@ def _format_update(record: dict) -> str:
 @click.option("--offload-optimizer", is_flag=True, help="DeepSpeed: keep the optimizer state on the CPU (paper).")
 @click.option("--resume", is_flag=True, help="Continue from the latest complete checkpoint in the output folder.")
 @click.option("--dtype", default=None, help="Model dtype (default bf16 on CUDA, fp32 on CPU).")
+@click.option("--cpu-threads", type=click.IntRange(min=1), default=None,
+              help="torch threads on a CPU (default: 1 for models under 100M parameters).")
 @seed_option
 @json_option
 @config_options
 @click.pass_obj
 @friendly_errors
 def command(output: Output, env_name, variant, model, output_dir, eval_every, eval_episodes, deepspeed_config,
-            offload_optimizer, resume, dtype, seed, json_, config_file, overrides) -> None:
+            offload_optimizer, resume, dtype, cpu_threads, seed, json_, config_file, overrides) -> None:
     """Train a policy with PPO on multi-turn verifier episodes; logs one JSON line per update.
 
     \b
@@ -85,17 +89,33 @@ def command(output: Output, env_name, variant, model, output_dir, eval_every, ev
                         "prompt_config.use_language": variant == "l"})
     experiment = load_config(ExperimentConfig, config_file, overrides, options)
     run = PPORunOptions(model=experiment.model_path, deepspeed=deepspeed_config, offload_optimizer=offload_optimizer,
-                        resume=resume, dtype=dtype)
+                        resume=resume, dtype=dtype, cpu_threads=cpu_threads)
     if eval_every is not None:
         run.eval_every = eval_every
     if eval_episodes is not None:
         run.eval_episodes = eval_episodes
     config = PPOTrainConfig(experiment, run)
     rank0 = int(os.environ.get("RANK", "0")) == 0
+    # Libraries (DeepSpeed's accelerator probe, ...) print to stdout; keep stdout for the result alone.
+    with contextlib.redirect_stdout(sys.stderr):
+        source, init_flops = resolve_policy_init(config, output if rank0 else None)
+        record = _train(output, config, source, init_flops, rank0, json_)
+    if not rank0:
+        return
+    summary = {"output_dir": experiment.output_dir, "log": os.path.join(experiment.output_dir, "log.jsonl"),
+               "model": source, **record}
+    if json_:
+        output.result_json(summary)
+    else:
+        output.table("ppo", ["updates", "success_rate", "episode_reward_mean", "compute_gflops", "output_dir"],
+                     [[record.get("update"), record.get("success_rate"), record.get("episode_reward_mean"),
+                       round(record.get("compute_gflops") or 0.0, 1), experiment.output_dir]])
 
+
+def _train(output: Output, config, source: str, init_flops: float, rank0: bool, json_: bool) -> dict:
     from trainers.ppo.trainer import train
 
-    source, init_flops = resolve_policy_init(config, output if rank0 else None)
+    experiment = config.experiment
     total_rounds = config.rounds * experiment.num_updates
     with output.progress("ppo", total=total_rounds if rank0 else None) as bar:
         def report(kind: str, payload: dict) -> None:
@@ -107,16 +127,7 @@ def command(output: Output, env_name, variant, model, output_dir, eval_every, ev
             elif not json_:
                 output.info(_format_update(payload))
 
-        record = train(config, source, report, init_flops)
-    if rank0:
-        summary = {"output_dir": experiment.output_dir, "log": os.path.join(experiment.output_dir, "log.jsonl"),
-                   "model": source, **record}
-        if json_:
-            output.result_json(summary)
-        else:
-            output.table("ppo", ["updates", "success_rate", "episode_reward_mean", "compute_gflops", "output_dir"],
-                         [[record.get("update"), record.get("success_rate"), record.get("episode_reward_mean"),
-                           round(record.get("compute_gflops") or 0.0, 1), experiment.output_dir]])
+        return train(config, source, report if rank0 else None, init_flops)
 
 
 def _override_value(overrides, key: str):

@@ -93,6 +93,8 @@ def _sft(out: Path, env_kwargs: Any, recipe: TinyInitRecipe) -> dict[str, Any]:
     from trainers.models.loader import load_model
 
     loaded = load_model(tiny_model_for(env_kwargs.language_only), device="cpu", for_training=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model on a small CPU: see PPORunOptions.cpu_threads
     image_dir = out / "images"
     spec = GPDataSpec(num=recipe.records, seed=recipe.seed, env=env_kwargs)
     records = generate_records(spec, None if env_kwargs.language_only else image_dir)
@@ -123,8 +125,9 @@ def _sft(out: Path, env_kwargs: Any, recipe: TinyInitRecipe) -> dict[str, Any]:
             schedule.step()
             optimizer.zero_grad(set_to_none=True)
             tokens += int(batch["attention_mask"].sum())
+    torch.set_num_threads(threads)
     model.save_pretrained(out)
     loaded.processor.save_pretrained(out)
     parameters = sum(p.numel() for p in model.parameters())
-    return {"base": loaded.name, "recipe": dataclasses.asdict(recipe), "final_loss": float(loss),
+    return {"base": loaded.name, "recipe": dataclasses.asdict(recipe), "final_loss": loss.item(),
             "train_tokens": tokens, "train_flops": 6.0 * parameters * tokens}

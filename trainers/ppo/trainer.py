@@ -37,6 +37,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def set_cpu_threads(model: torch.nn.Module, threads: int | None) -> None:
+    """See PPORunOptions.cpu_threads."""
+    if next(model.parameters()).device.type != "cpu":
+        return
+    if threads is None and parameter_count(model) < 100_000_000:
+        threads = 1
+    if threads is not None:
+        torch.set_num_threads(threads)
+
+
 def config_text(config: PPOTrainConfig) -> str:
     data = asdict(config.experiment)
     data["ppo_run"] = asdict(config.options)
@@ -83,6 +93,7 @@ def train(config: PPOTrainConfig, model_source: str, reporter: Reporter | None =
 
     loaded = load_model(str(checkpoint / "policy") if checkpoint else model_source, dtype=o.dtype,
                         device=_device(world_size), for_training=True)
+    set_cpu_threads(loaded.model, o.cpu_threads)
     seed_everything(x.seed)  # identical value-head init on every rank
     value_head = ValueHead(hidden_size_of(loaded.model))
     if checkpoint:
@@ -189,10 +200,17 @@ def train(config: PPOTrainConfig, model_source: str, reporter: Reporter | None =
                 save_checkpoint(output_dir, update, engine=engine, loaded=loaded, value_head=policy.value_head,
                                 scheduler=scheduler, config_text=text,
                                 trainer_state={"counters": counters, "compute": ledger.state_dict()},
-                                rank_state={"worker": worker.state_dict(), "shuffler": shuffler.get_state()})
+                                rank_state={"worker": worker.state_dict(), "shuffler": shuffler.get_state(),
+                                            "param_checksum": _checksum(policy)})
     finally:
         run_log.close()
     return record
+
+
+def _checksum(module: torch.nn.Module) -> float:
+    """Sum of all weights in float64: equal on every rank when data-parallel training stays in sync."""
+    with torch.no_grad():
+        return float(sum(p.detach().double().sum() for p in module.parameters()))
 
 
 def _evaluate(config: PPOTrainConfig, loaded, policy: PolicyWithValue, engine, update: int) -> dict[str, Any]:

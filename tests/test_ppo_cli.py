@@ -1,0 +1,58 @@
+"""`sftvsrl ppo` end to end with a tiny budget, its periodic evaluation, and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from sftvsrl_cli.main import cli
+from tests.ppo_helpers import TINY_RUN
+from trainers.ppo.checkpoint import latest_checkpoint
+from trainers.ppo.run_log import read_log
+
+LOG_KEYS = {"update", "total_env_steps", "episodes", "success_rate", "episode_reward_mean", "episode_reward_std",
+            "value_loss", "policy_loss", "approx_kl", "clip_fraction", "learning_rate", "compute_flops",
+            "recognition_accuracy", "wall_time"}
+
+
+def test_help_lists_options():
+    result = CliRunner().invoke(cli, ["ppo", "--help"])
+    assert result.exit_code == 0
+    for option in ("--env", "--variant", "--model", "--eval-every", "--deepspeed", "--resume", "--seed"):
+        assert option in result.output
+
+
+def test_tiny_run_with_periodic_eval(tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["ppo", "--model", "tiny-llama", "--output-dir", str(out), "--eval-every", "1",
+                                      "--eval-episodes", "2", "--json", *TINY_RUN, "--num_updates=1"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["update"] == 1 and summary["model"] == "tiny-llama"
+    (record,) = read_log(out / "log.jsonl")
+    assert LOG_KEYS <= set(record)
+    assert record["total_env_steps"] == 4 and record["compute_flops"] > 0
+    assert 0.0 <= record["eval/id/success"] <= 1.0 and 0.0 <= record["eval/rule-ood/success"] <= 1.0
+    assert (out / "evals" / "update_000001" / "summary.json").is_file()
+    assert (out / "config.yaml").is_file()
+    checkpoint = latest_checkpoint(out)
+    assert (checkpoint / "policy" / "config.json").is_file() and (checkpoint / "value_head.pt").is_file()
+
+    from trainers.models.loader import load_model
+
+    assert load_model(str(checkpoint / "policy")).model is not None  # HF layout, loadable
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--num_steps=5", "--num_envs=2"], "must be a multiple of 'num_envs'"),
+    (["--ppo_config.clip_parm=0.2"], "did you mean 'clip_param'"),
+    (["--report_to=mlflow"], "'report_to' must be one of"),
+    (["--grad_accum_steps=3", "--num_steps=8", "--num_envs=2", "--ppo_config.mini_batch_size=2"],
+     "'grad_accum_steps' (3) must divide"),
+])
+def test_bad_settings_are_one_line_errors(tmp_path, args, message):
+    result = CliRunner().invoke(cli, ["ppo", "--model", "tiny-llama", "--output-dir", str(tmp_path), *args])
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
