@@ -56,3 +56,15 @@ def test_bad_settings_are_one_line_errors(tmp_path, args, message):
     result = CliRunner().invoke(cli, ["ppo", "--model", "tiny-llama", "--output-dir", str(tmp_path), *args])
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_tiny_vl_run_reads_images_and_logs_recognition(tmp_path):
+    out = tmp_path / "vl"
+    result = CliRunner().invoke(cli, ["ppo", "--variant", "vl", "--model", "tiny-mllama", "--output-dir", str(out),
+                                      "--eval-every", "1", "--eval-episodes", "1", *TINY_RUN, "--num_updates=1",
+                                      "--env_config.resolution=224"])
+    assert result.exit_code == 0, result.output
+    (record,) = read_log(out / "log.jsonl")
+    assert 0.0 <= record["recognition_accuracy"] <= 1.0
+    assert {"eval/id/recognition", "eval/rule-ood/success", "eval/visual-ood/success"} <= set(record)
+    assert record["tokens_train"] > 0 and record["compute_flops"] > 0

@@ -68,7 +68,7 @@ def command(output: Output, env_name, variant, model, output_dir, eval_every, ev
     \b
     sftvsrl ppo --env gp                                   # built-in tiny model, CPU-sized defaults
     sftvsrl ppo -f gp/rl_gp_l --model_path=PATH --num_updates=20 --output_dir=runs/gp_l
-    deepspeed --num_gpus 8 -m sftvsrl_cli ppo -f gp/rl_gp_l --model_path=PATH --deepspeed zero2
+    deepspeed --num_gpus 8 --no_local_rank --module sftvsrl_cli ppo -f gp/rl_gp_l --model_path=PATH --deepspeed zero2
     """
     from trainers.ppo.config import PPORunOptions, PPOTrainConfig
     from trainers.ppo.init_model import resolve_policy_init

@@ -17,13 +17,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-INIT_VERSION = 1
+INIT_VERSION = 2
 
 
 @dataclasses.dataclass(frozen=True)
 class TinyInitRecipe:
     records: int = 2000
-    steps: int = 150
+    steps: int = 400
+    multi_turn_share: float = 0.5
+    """Share of records that open with a wrong attempt and the verifier's message (gen-data --multi-turn);
+    only their final, correct answer is trained on. Without them the tiny model has never seen a feedback
+    turn and degenerates on every retry, which leaves RL's multi-turn episodes nothing to improve."""
     batch_size: int = 16
     learning_rate: float = 1e-3
     seed: int = 0
@@ -96,16 +100,22 @@ def _sft(out: Path, env_kwargs: Any, recipe: TinyInitRecipe) -> dict[str, Any]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny model on a small CPU: see PPORunOptions.cpu_threads
     image_dir = out / "images"
-    spec = GPDataSpec(num=recipe.records, seed=recipe.seed, env=env_kwargs)
-    records = generate_records(spec, None if env_kwargs.language_only else image_dir)
+    multi = int(round(recipe.records * recipe.multi_turn_share))
+    records = generate_records(GPDataSpec(num=recipe.records - multi, seed=recipe.seed, env=env_kwargs),
+                               None if env_kwargs.language_only else image_dir / "single")
+    records += generate_records(GPDataSpec(num=multi, seed=recipe.seed + 1, env=env_kwargs, multi_turn=True),
+                                None if env_kwargs.language_only else image_dir / "multi")
     examples = []
     for record in records:
         messages = [{"role": role, "content": text} for role, text in record.turns]
         images = []
         if record.image is not None:
             messages[0]["content"] = [{"type": "image"}, {"type": "text", "text": messages[0]["content"]}]
-            images = [np.asarray(Image.open(out / record.image).convert("RGB"))]
-        examples.append(encode_conversation(loaded, messages, images, with_labels=True))
+            images = [np.asarray(Image.open(image_dir / record.image).convert("RGB"))]
+        example = encode_conversation(loaded, messages, images, with_labels=True)
+        context = encode_conversation(loaded, messages[:-1], images, add_generation_prompt=True)
+        example["labels"][: context["input_ids"].shape[0]] = -100  # train on the final answer only
+        examples.append(example)
     shutil.rmtree(image_dir, ignore_errors=True)
     model = loaded.model
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.learning_rate, weight_decay=0.0)

@@ -6,13 +6,16 @@ template, all answers are sampled in one left-padded batch, log-probs and values
 batched forward, and every environment steps on its answer. A finished episode restarts from the next seed of
 this worker's seed stream (one stream per rank, so ranks never share episodes).
 
-Each update starts fresh episodes; an episode still running after the last round is bootstrapped from the
-critic's value of its next prompt. That keeps a checkpoint between updates complete (no environment state in
-flight) so that resuming is exact.
+Episodes run on across updates, as in the published trainer: an episode still running after the last round
+is bootstrapped from the critic's value of its next prompt, and continues in the next update. (Restarting
+episodes at every update would bias the logged success rate: within a fixed round budget, only short, i.e.
+successful, episodes could finish.) The environments and conversations in flight are part of the worker's
+state, so a checkpoint between updates resumes exactly.
 """
 
 from __future__ import annotations
 
+import pickle
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -76,13 +79,21 @@ class RolloutWorker:
         self.seed_stream = np.random.default_rng([seed, rank])
         self.conversations = [EpisodeConversation(self.prompter, enable_verification) for _ in self.envs]
         self.returns = [0.0] * num_envs
+        self.started = False
 
     # -- seed stream (saved in checkpoints) ----------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"seed_stream": self.seed_stream.bit_generator.state}
+        episodes = pickle.dumps((self.envs, self.conversations, self.returns)) if self.started else None
+        return {"seed_stream": self.seed_stream.bit_generator.state, "episodes": episodes}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.seed_stream.bit_generator.state = state["seed_stream"]
+        if state.get("episodes") is not None:
+            envs, self.conversations, self.returns = pickle.loads(state["episodes"])
+            if len(envs) != len(self.envs):
+                raise ValueError(f"the checkpoint has {len(envs)} environments per rank, this run {len(self.envs)}")
+            self.envs = envs
+            self.started = True
 
     def _reset(self, index: int) -> None:
         episode_seed = int(self.seed_stream.integers(0, 2**31 - 1))
@@ -93,6 +104,7 @@ class RolloutWorker:
     def reset_all(self) -> None:
         for index in range(len(self.envs)):
             self._reset(index)
+        self.started = True
 
     # -- rollout ---------------------------------------------------------------------------------------
     def _prompts(self, loaded) -> list[EncodedPrompt]:
@@ -111,14 +123,16 @@ class RolloutWorker:
 
     def collect(self, loaded, policy: PolicyWithValue, storage: RolloutStorage, settings: RolloutSettings,
                 progress=None) -> tuple[RolloutStats, torch.Tensor]:
-        """Fill `storage` with fresh episodes; returns the statistics and the bootstrap values (E,)."""
+        """Fill `storage` with the next rounds of the episodes; returns the statistics and the bootstrap
+        values (E,) of the states after the last round."""
         started = time.perf_counter()
         stats = RolloutStats()
         decode = lambda ids: loaded.tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
         pad_id = loaded.pad_token_id
         was_training = policy.training
         policy.eval()
-        self.reset_all()
+        if not self.started:
+            self.reset_all()
         for _ in range(storage.rounds):
             prompts = self._prompts(loaded)
             answers = sample_answers(loaded, policy.backbone, prompts, temperature=settings.temperature,
@@ -135,6 +149,8 @@ class RolloutWorker:
             for index, (env, answer) in enumerate(zip(self.envs, answers)):
                 text = decode(answer)
                 observation, reward, terminated, truncated, info = env.step(text)
+                if "Recognized Cards" in info:
+                    stats.recognitions.append(bool(info["Recognized Cards"]))
                 if not (terminated or truncated) and not self.adapter.needs_model(info):
                     # All attempts are used: the closing step ignores its answer, so it is no decision of
                     # the policy; its penalty is credited to this (last) attempt instead.
@@ -142,8 +158,6 @@ class RolloutWorker:
                     reward = float(reward) + float(closing_reward)
                 done = bool(terminated or truncated)
                 self.returns[index] += float(reward)
-                if "Recognized Cards" in info:
-                    stats.recognitions.append(bool(info["Recognized Cards"]))
                 rewards.append(float(reward))
                 dones.append(done)
                 truncs.append(bool(truncated and not terminated))
