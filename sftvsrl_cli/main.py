@@ -18,6 +18,7 @@ from sftvsrl_cli.console import Output
 SUBCOMMANDS: dict[str, str] = {
     "gen-data": "gen_data",
     "ppo": "ppo",
+    "sft": "sft",
 }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from sftvsrl_cli.config.coerce import to_dataclass
 from sftvsrl_cli.config.errors import ConfigError, suggestion
@@ -70,6 +70,49 @@ class ComputeReturnKwargs:
 
 
 @dataclass
+class SFTConfig:
+    """`sftvsrl sft`. Fields left at None take the model's defaults: the paper's for real models, CPU-friendly
+    ones for the built-in tiny models (see trainers/sft/defaults.py)."""
+
+    data: str | None = None
+    """gen-data output: a folder with data.json / data.jsonl, or the file itself."""
+    model: str | None = None
+    """A built-in name (tiny-llama, tiny-mllama), a local folder or a hub id; defaults to model_path."""
+    learning_rate: float | None = None
+    num_epochs: float | None = None
+    max_steps: int | None = None
+    """Optimizer steps; overrides num_epochs."""
+    per_device_batch_size: int | None = None
+    grad_accum_steps: int = 1
+    warmup_ratio: float = 0.03
+    lr_scheduler: Literal["cosine", "linear", "constant"] = "cosine"
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.98
+    adam_eps: float = 1e-7
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    dtype: str | None = None
+    gradient_checkpointing: bool | None = None
+    max_length: int = 4096
+    group_by_length: bool = False
+    lora: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_targets: list[str] = field(default_factory=lambda: ["all-linear"])
+    merge_lora: bool = False
+    freeze_vision_tower: bool = False
+    freeze_projector: bool = False
+    deepspeed: str | None = None
+    """zero2, zero3, zero3_offload or a DeepSpeed JSON file; None trains without DeepSpeed."""
+    save_every: int | None = None
+    save_total_limit: int | None = None
+    log_every: int = 10
+    report_to: list[Literal["wandb", "tensorboard"]] = field(default_factory=list)
+    num_workers: int = 0
+
+
+@dataclass
 class ExperimentConfig:
     """Everything a training or evaluation run reads, keyed as in the published configs."""
 
@@ -99,6 +142,7 @@ class ExperimentConfig:
     save_ckpt: bool = False
     save_model: bool = False
     save_every: int = 1
+    sft_config: SFTConfig = field(default_factory=SFTConfig)
 
     def validate(self) -> None:
         self.env_config = validate_env_config(self.env_config, "env_config")

@@ -11,7 +11,7 @@ HxWx3 uint8 numpy arrays) are given separately, one per image block, in order.
 Functions:
 - `render_chat(loaded, messages, add_generation_prompt)`: the template text.
 - `encode_conversation(loaded, messages, images, add_generation_prompt=False, with_labels=False,
-  max_length=None)`: one example as 1-row tensors (`input_ids`, `attention_mask`, and with `with_labels`
+  max_length=None, skip_images=False)`: one example as 1-row tensors (`input_ids`, `attention_mask`, and with `with_labels`
   `labels`: the token ids of the assistant turns, each turn's end-of-turn token included, -100 elsewhere).
 - `collate(loaded, examples, padding_side)`: pad examples into one batch (left for generation, right for
   training); image tensors are padded to the largest image count.
@@ -76,16 +76,17 @@ def _pil_images(images: Sequence[Any]) -> list[Any]:
 
 def encode_conversation(loaded, messages: Sequence[dict[str, Any]], images: Sequence[Any] | None = None, *,
                         add_generation_prompt: bool = False, with_labels: bool = False,
-                        max_length: int | None = None) -> dict[str, Any]:
+                        max_length: int | None = None, skip_images: bool = False) -> dict[str, Any]:
+    """One conversation as 1-row tensors; `skip_images` encodes the text alone (no image features)."""
     import torch
 
     text = render_chat(loaded, messages, add_generation_prompt)
     tokens = loaded.tokenizer(text, add_special_tokens=False, return_offsets_mapping=with_labels)
     input_ids = list(tokens["input_ids"])
     example: dict[str, Any] = {}
-    wanted_images = count_image_blocks(messages) if loaded.is_vision else 0
+    wanted_images = count_image_blocks(messages) if loaded.is_vision and not skip_images else 0
     images = list(images or [])
-    if wanted_images != len(images) and loaded.is_vision:
+    if wanted_images != len(images) and loaded.is_vision and not skip_images:
         raise ValueError(f"the conversation has {wanted_images} image block(s) but {len(images)} image(s) were given")
     if wanted_images:
         features = loaded.processor(text=[text], images=[_pil_images(images)], add_special_tokens=False,

@@ -26,7 +26,7 @@ from trainers.models.chat import count_image_blocks, prepare_batch
 def stop_token_ids(loaded) -> list[int]:
     """End-of-turn ids: the generation config's eos ids plus the tokenizer's eos."""
     configured = getattr(loaded.model.generation_config, "eos_token_id", None)
-    ids = configured if isinstance(configured, list) else ([configured] if configured is not None else [])
+    ids = list(configured) if isinstance(configured, list) else ([configured] if configured is not None else [])
     if loaded.tokenizer.eos_token_id is not None and loaded.tokenizer.eos_token_id not in ids:
         ids.append(loaded.tokenizer.eos_token_id)
     return ids
@@ -40,9 +40,10 @@ def seeded(seed: int | None, device) -> Any:
     if seed is None:
         yield
         return
-    devices = [device] if getattr(device, "type", str(device)) == "cuda" and device.index is not None else []
-    if getattr(device, "type", "") == "cuda" and not devices:
-        devices = [torch.cuda.current_device()]
+    devices = []
+    if torch.device(device).type == "cuda":
+        index = torch.device(device).index
+        devices = [index if index is not None else torch.cuda.current_device()]
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield

@@ -1,0 +1,104 @@
+"""SFT checkpoints: HF-layout weights plus the full training state, written atomically.
+
+`<output_dir>/checkpoint-<step>/` holds the model in the standard HF layout (`from_pretrained` / `load_model`
+load it; a LoRA run holds the adapter in peft's layout), the tokenizer or processor, `trainer_state.json`
+(step, scheduler, token and FLOP counters, the run's settings) and `state/` (accelerate / DeepSpeed state:
+optimizer, per-rank RNG). Everything is written into `.checkpoint-<step>.tmp/` and renamed into place once
+every rank has finished, so a folder named `checkpoint-<step>` is always complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+STATE_FILE = "trainer_state.json"
+
+
+def checkpoints(output_dir: Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints in `output_dir`, oldest first."""
+    if not output_dir.is_dir():
+        return []
+    found = []
+    for path in output_dir.iterdir():
+        match = _CHECKPOINT.match(path.name)
+        if match and (path / STATE_FILE).is_file():
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def resolve_resume(resume: str | bool | None, output_dir: Path) -> Path | None:
+    """`--resume` / "latest" (the latest checkpoint of output_dir; one must exist), "auto" (the latest if any,
+    else a fresh start: for requeued jobs) or a checkpoint folder."""
+    if not resume:
+        return None
+    if resume == "auto":
+        found = checkpoints(output_dir)
+        return found[-1][1] if found else None
+    if resume is True or resume == "latest":
+        found = checkpoints(output_dir)
+        if not found:
+            raise FileNotFoundError(f"--resume: no complete checkpoint in {output_dir}")
+        return found[-1][1]
+    path = Path(str(resume)).expanduser()
+    if not (path / STATE_FILE).is_file():
+        raise FileNotFoundError(f"--resume: {path} is not a complete checkpoint (no {STATE_FILE})")
+    return path
+
+
+def save_model_files(accelerator, model, processor, folder: Path, *, merge_lora: bool = False) -> None:
+    """Write the (unwrapped) model in HF layout plus its processor into `folder` (main process writes)."""
+    state_dict = accelerator.get_state_dict(model)
+    if not accelerator.is_main_process:
+        return
+    unwrapped = accelerator.unwrap_model(model)
+    if merge_lora and hasattr(unwrapped, "merge_and_unload"):
+        unwrapped = unwrapped.merge_and_unload()
+        state_dict = None
+    unwrapped.save_pretrained(folder, state_dict=state_dict, safe_serialization=True)
+    processor.save_pretrained(folder)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def save_checkpoint(accelerator, model, processor, output_dir: Path, step: int, trainer_state: dict[str, Any],
+                    keep: int | None = None) -> Path:
+    final = output_dir / f"checkpoint-{step}"
+    staging = output_dir / f".checkpoint-{step}.tmp"
+    if accelerator.is_main_process:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(staging / "state"))
+    save_model_files(accelerator, model, processor, staging)
+    if accelerator.is_main_process:
+        (staging / STATE_FILE).write_text(json.dumps(trainer_state, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(staging, final)
+        _fsync_dir(output_dir)
+        if keep:
+            for _, old in checkpoints(output_dir)[:-keep]:
+                shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def load_trainer_state(checkpoint: Path) -> dict[str, Any]:
+    return json.loads((checkpoint / STATE_FILE).read_text(encoding="utf-8"))

@@ -1,0 +1,239 @@
+"""The SFT training loop: data check, model preparation, accelerate / DeepSpeed steps, logs and checkpoints.
+
+`train_sft(sft, model=..., data=..., output_dir=..., seed=..., resume=None, on_step=None) -> SFTResult`
+
+One optimizer step consumes `per_device_batch_size x world_size x grad_accum_steps` examples in an order
+fixed by the seed (see trainers/sft/batches.py). The loss is the mean cross-entropy over assistant tokens.
+Every `save_every` steps and at the end a checkpoint is written (trainers/sft/checkpoint.py); the trained
+model goes to `<output_dir>/final` in HF layout. `<output_dir>/train_log.jsonl` gets one line per logged step
+(loss, lr, grad norm, tokens, tokens/s, elapsed, ETA, FLOPs = 6 * N * D with N the model's parameters and D
+the tokens trained on, image tiles' patch tokens included).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from trainers.sft import checkpoint as ckpt
+from trainers.sft.batches import EncodedSFTData, epoch_order, micro_batch
+from trainers.sft.data import find_data_file, load_sft_data
+from trainers.sft.distributed import make_accelerator, resolve_deepspeed_file
+from trainers.sft.setup import lr_lambda, prepare_model, resolve_settings
+
+LOG_FILE = "train_log.jsonl"
+
+
+@dataclass
+class SFTResult:
+    output_dir: Path
+    final_dir: Path
+    steps: int
+    first_loss: float | None
+    last_loss: float | None
+    seconds: float
+    tokens: int
+    flops: float
+    num_examples: int
+    settings: dict[str, Any]
+    model: Any = None
+    """The trained (unwrapped) model, for callers in the same process."""
+
+
+def _precision(dtype: str | None, cuda: bool) -> str:
+    name = (dtype or ("bf16" if cuda else "fp32")).lower()
+    aliases = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32", "no": "fp32"}
+    name = aliases.get(name, name)
+    if name not in ("bf16", "fp16", "fp32"):
+        raise ValueError(f"sft_config.dtype must be bf16, fp16 or fp32, got {dtype!r}")
+    return "no" if name == "fp32" else name
+
+
+def _vision_tokens(batch: dict[str, Any], config: Any) -> int:
+    mask = batch.get("aspect_ratio_mask")
+    vision = getattr(config, "vision_config", None)
+    if mask is None or vision is None or not hasattr(vision, "patch_size"):
+        return 0
+    side = vision.image_size if isinstance(vision.image_size, int) else vision.image_size[0]
+    return int(mask.sum()) * ((side // vision.patch_size) ** 2 + 1)
+
+
+def _optimizer(model, settings, ds_config):
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    kwargs = dict(lr=settings.learning_rate, betas=(settings.adam_beta1, settings.adam_beta2), eps=settings.adam_eps,
+                  weight_decay=settings.weight_decay)
+    offload = ((ds_config or {}).get("zero_optimization", {}).get("offload_optimizer") or {}).get("device", "none")
+    if offload in ("cpu", "nvme"):
+        from deepspeed.ops.adam import DeepSpeedCPUAdam
+
+        return DeepSpeedCPUAdam(params, adamw_mode=True, **kwargs)
+    return torch.optim.AdamW(params, **kwargs)
+
+
+def _check_trackers(report_to: list[str]) -> None:
+    import importlib.util
+
+    for name in report_to:
+        module = "tensorboard" if name == "tensorboard" else "wandb"
+        if importlib.util.find_spec(module) is None:
+            raise ValueError(f"report_to {name} needs the {module} package (pip install 'sftvsrl[tracking]')")
+
+
+def _trim_log(path: Path, step: int) -> None:
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= step]
+    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+
+def train_sft(sft, *, model: str, data: str, output_dir: str | Path, seed: int, resume: str | bool | None = None,
+              on_step: Callable[[dict[str, Any]], None] | None = None, on_start: Callable[[dict[str, Any]], None]
+              | None = None) -> SFTResult:
+    import torch
+    from accelerate.utils import set_seed
+
+    from trainers.models import collate, load_model
+
+    output_dir = Path(output_dir)
+    data_file = find_data_file(data)
+    examples = load_sft_data(data_file)
+    has_images = any(e.images for e in examples)
+    settings = resolve_settings(sft, model, has_images)
+    _check_trackers(list(settings.report_to))
+    resume_from = ckpt.resolve_resume(resume, output_dir)
+    precision = _precision(settings.dtype, torch.cuda.is_available())
+    micro, accum = settings.per_device_batch_size, settings.grad_accum_steps
+    accelerator, ds_config = make_accelerator(
+        deepspeed=settings.deepspeed, micro_batch=micro, grad_accum=accum, max_grad_norm=settings.max_grad_norm,
+        mixed_precision=precision, report_to=list(settings.report_to), project_dir=output_dir)
+    if ds_config and settings.lora and settings.merge_lora and ds_config["zero_optimization"].get("stage") == 3:
+        raise ValueError("--merge-lora is not supported with ZeRO-3; merge the saved adapter afterwards")
+    set_seed(seed)
+    load_dtype = "bf16" if (ds_config and precision == "bf16") else "fp32"
+    loaded = load_model(model, dtype=load_dtype, device="cpu", for_training=True)
+    dataset = EncodedSFTData(loaded, examples, settings.max_length, str(data_file))
+    world, rank = accelerator.num_processes, accelerator.process_index
+    per_step = micro * world * accum
+    steps_per_epoch = len(dataset) // per_step
+    if steps_per_epoch == 0:
+        raise ValueError(f"{data_file}: {len(dataset)} records are fewer than one optimizer step's batch "
+                         f"({micro} per device x {world} processes x {accum} accumulation)")
+    total_steps = settings.max_steps or max(1, math.ceil(settings.num_epochs * steps_per_epoch))
+    warmup_steps = math.ceil(settings.warmup_ratio * total_steps)
+    num_params = sum(p.numel() for p in loaded.model.parameters())
+
+    train_model = prepare_model(loaded.model, settings)
+    optimizer = _optimizer(train_model, settings, ds_config)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(settings.lr_scheduler, warmup_steps, total_steps))
+    train_model, optimizer = accelerator.prepare(train_model, optimizer)
+    train_model.train()
+
+    state: dict[str, Any] = {"step": 0, "tokens": 0, "flops": 0.0, "first_loss": None, "last_loss": None}
+    log_path = output_dir / LOG_FILE
+    if resume_from is not None:
+        accelerator.load_state(str(resume_from / "state"))
+        saved = ckpt.load_trainer_state(resume_from)
+        scheduler.load_state_dict(saved["scheduler"])
+        state.update({k: saved[k] for k in state})
+        if saved.get("total_steps") != total_steps:
+            raise ValueError(f"--resume: {resume_from} was trained for {saved.get('total_steps')} steps in all, "
+                             f"this run asks for {total_steps}; use the same data and settings")
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        _trim_log(log_path, state["step"]) if resume_from else log_path.unlink(missing_ok=True)
+    run_info = {"model": model, "data": str(data_file), "seed": seed, "num_examples": len(dataset),
+                "num_params": num_params, "world_size": world, "total_steps": total_steps,
+                "steps_per_epoch": steps_per_epoch, "deepspeed": str(resolve_deepspeed_file(settings.deepspeed) or ""),
+                "precision": precision, "truncated_examples": dataset.truncated, "start_step": state["step"],
+                "settings": dataclasses.asdict(settings)}
+    if settings.report_to:
+        accelerator.init_trackers("sftvsrl-sft", config={k: v for k, v in run_info.items() if k != "settings"})
+    if on_start and accelerator.is_main_process:
+        on_start(run_info)
+
+    group = micro * world * accum * 8 if settings.group_by_length else None
+    started, start_step = time.perf_counter(), state["step"]
+    window_tokens, window_time = 0, time.perf_counter()
+    step = state["step"]
+    while step < total_steps:
+        epoch, in_epoch = divmod(step, steps_per_epoch)
+        order = epoch_order(len(dataset), epoch, seed, dataset.lengths if group else None, group)
+        loss_sum = torch.zeros((), device=accelerator.device)
+        tokens = torch.zeros((), dtype=torch.long, device=accelerator.device)
+        grad_norm = None
+        for accum_index in range(accum):
+            indices = micro_batch(order, in_epoch, accum_index, rank=rank, world=world, micro=micro, accum=accum)
+            batch = collate(loaded, [dataset[i] for i in indices], padding_side="right")
+            tokens += int(batch["attention_mask"].sum()) + _vision_tokens(batch, loaded.model.config)
+            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+            with accelerator.accumulate(train_model):
+                loss = train_model(**batch).loss
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and ds_config is None and settings.max_grad_norm > 0:
+                    grad_norm = accelerator.clip_grad_norm_(train_model.parameters(), settings.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad()
+            loss_sum += loss.detach().float()
+        lr_used = scheduler.get_last_lr()[0]
+        scheduler.step()
+        step += 1
+        if ds_config is not None and hasattr(train_model, "get_global_grad_norm"):
+            grad_norm = train_model.get_global_grad_norm()
+        step_loss = float(accelerator.reduce(loss_sum / accum, reduction="mean"))
+        step_tokens = int(accelerator.reduce(tokens, reduction="sum"))
+        state["tokens"] += step_tokens
+        state["flops"] += 6.0 * num_params * step_tokens
+        state["step"] = step
+        state["first_loss"] = step_loss if state["first_loss"] is None else state["first_loss"]
+        state["last_loss"] = step_loss
+        window_tokens += step_tokens
+        if accelerator.is_main_process and (step % settings.log_every == 0 or step == total_steps or step == 1):
+            now = time.perf_counter()
+            elapsed = now - started
+            record = {"step": step, "epoch": round(step / steps_per_epoch, 4), "loss": round(step_loss, 6),
+                      "lr": lr_used,
+                      "grad_norm": None if grad_norm is None else round(float(grad_norm), 6),
+                      "tokens": state["tokens"], "tokens_per_s": round(window_tokens / max(now - window_time, 1e-9), 1),
+                      "flops": state["flops"], "elapsed_s": round(elapsed, 2),
+                      "eta_s": round(elapsed / (step - start_step) * (total_steps - step), 1)}
+            window_tokens, window_time = 0, now
+            with log_path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+            if settings.report_to:
+                accelerator.log({k: v for k, v in record.items() if isinstance(v, (int, float))}, step=step)
+            if on_step:
+                on_step(record)
+        if step % settings.save_every == 0 or step == total_steps:
+            trainer_state = {**state, "scheduler": scheduler.state_dict(), "total_steps": total_steps,
+                             "run": {k: v for k, v in run_info.items() if k != "start_step"}}
+            ckpt.save_checkpoint(accelerator, train_model, loaded.processor, output_dir, step, trainer_state,
+                                 keep=settings.save_total_limit)
+
+    final_dir = output_dir / "final"
+    staging = output_dir / ".final.tmp"
+    if accelerator.is_main_process:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    ckpt.save_model_files(accelerator, train_model, loaded.processor, staging, merge_lora=settings.merge_lora)
+    if accelerator.is_main_process:
+        summary = {**run_info, "steps": step, "tokens": state["tokens"], "flops": state["flops"],
+                   "first_loss": state["first_loss"], "last_loss": state["last_loss"]}
+        (staging / "sft_summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        shutil.rmtree(final_dir, ignore_errors=True)
+        staging.rename(final_dir)
+    accelerator.wait_for_everyone()
+    if settings.report_to:
+        accelerator.end_training()
+    return SFTResult(output_dir, final_dir, step, state["first_loss"], state["last_loss"],
+                     time.perf_counter() - started, state["tokens"], state["flops"], len(dataset),
+                     dataclasses.asdict(settings), accelerator.unwrap_model(train_model))
