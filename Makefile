@@ -31,6 +31,7 @@ test-all: setup
 
 bench: setup
 	$(PY) bench/gp_env_throughput.py
+	$(PY) bench/virl_throughput.py
 
 clean:
 	rm -rf $(VENV) outputs

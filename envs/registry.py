@@ -14,10 +14,12 @@ from typing import Any
 import gymnasium as gym
 
 GENERAL_POINTS_ID = "gym_cards/GeneralPoint-oneline-v0"
+VIRL_ID = "gym_virl/Navigation-v0"
 
 # id -> (entry point, "module:ConfigClass")
 ENVIRONMENTS: dict[str, tuple[str, str]] = {
     GENERAL_POINTS_ID: ("envs.general_points.env:GeneralPointEnv", "envs.general_points.config:GeneralPointsConfig"),
+    VIRL_ID: ("envs.virl.env:NavigationEnv", "envs.virl.config:VirlConfig"),
 }
 
 
@@ -55,4 +57,8 @@ def make_prompter(env_config: dict[str, Any], template: str | None = None):
         from envs.general_points.prompts import GeneralPointsPrompter
 
         return GeneralPointsPrompter(kwargs.treat_face_cards_as_10, kwargs.target_points, kwargs.language_only, template)
+    if env_config["id"] == VIRL_ID:
+        from envs.virl.prompts import VirlPrompter
+
+        return VirlPrompter(kwargs.absolute_action, kwargs.language_only, template, kwargs.view_layout)
     raise ValueError(f"no prompter for environment {env_config['id']!r}")

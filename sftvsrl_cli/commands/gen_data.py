@@ -12,11 +12,18 @@ import click
 from sftvsrl_cli.config import load_config
 from sftvsrl_cli.config.schema import ExperimentConfig
 from sftvsrl_cli.console import Output
-from sftvsrl_cli.options import OVERRIDE_CONTEXT, config_options, friendly_errors, json_option, seed_option
+from sftvsrl_cli.options import (
+    OVERRIDE_CONTEXT,
+    CommandError,
+    config_options,
+    friendly_errors,
+    json_option,
+    seed_option,
+)
 
 
 @click.command("gen-data", context_settings=OVERRIDE_CONTEXT)
-@click.option("--env", "env_name", type=click.Choice(["gp"]), default="gp", show_default=True, help="Environment.")
+@click.option("--env", "env_name", type=click.Choice(["gp", "virl"]), default="gp", show_default=True, help="Environment.")
 @click.option("--variant", type=click.Choice(["l", "vl"]), default=None, help="Text (l, default) or vision (vl).")
 @click.option("--num", type=click.IntRange(min=1), default=1000, show_default=True, help="Number of records.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
@@ -27,8 +34,19 @@ from sftvsrl_cli.options import OVERRIDE_CONTEXT, config_options, friendly_error
               help="Face-card rule (default: 10, or 11/12/13 with --ood).")
 @click.option("--color", type=click.Choice(["mixed", "black", "red"]), default=None, help="Suits of the cards.")
 @click.option("--target", "target_points", type=click.IntRange(min=1), default=None, help="Target number (24).")
-@click.option("--resolution", type=click.IntRange(min=64), default=None, help="GP-VL image side in pixels (1200).")
+@click.option("--resolution", type=click.IntRange(min=64), default=None, help="GP-VL image side, or V-IRL-VL view side in the grid, in pixels (1200).")
 @click.option("--multi-turn", is_flag=True, help="Sub-optimal trajectories: wrong attempt, verifier message, fix.")
+@click.option("--city", default=None, help="virl: generate a synthetic city of this name into --out (no SFT data).")
+@click.option("--num-routes", type=click.IntRange(min=1), default=1000, show_default=True, help="virl --city: routes.")
+@click.option("--style", type=click.Choice(["metropolis", "mediterranean", "nordic"]), default="metropolis",
+              show_default=True, help="virl --city: visual style (train in one, test visual OOD in the others).")
+@click.option("--pano-width", type=click.IntRange(min=64), default=1024, show_default=True,
+              help="virl --city: panorama width in pixels (height is half).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="virl --city: painting processes.")
+@click.option("--routes", "routes_path", type=click.Path(exists=True), default=None,
+              help="virl: a city folder (published layout) or a route_infos.json to make SFT data from.")
+@click.option("--action-space", type=click.Choice(["absolute", "relative"]), default=None,
+              help="virl: compass headings (ID) or left/right turns (rule OOD).")
 @click.option("--prompt-template", type=click.Path(dir_okay=False, exists=True), default=None,
               help="A prompt template file replacing the built-in one.")
 @seed_option
@@ -37,15 +55,24 @@ from sftvsrl_cli.options import OVERRIDE_CONTEXT, config_options, friendly_error
 @click.pass_obj
 @friendly_errors
 def command(output: Output, env_name, variant, num, out_dir, data_format, ood, face_as_10, color, target_points,
-            resolution, multi_turn, prompt_template, seed, json_, config_file, overrides) -> None:
-    """Generate SFT data: each record pairs a prompt with the expert answer (same seed, same bytes)."""
+            resolution, multi_turn, city, num_routes, style, pano_width, workers, routes_path, action_space,
+            prompt_template, seed, json_, config_file, overrides) -> None:
+    """Generate SFT data: each record pairs a prompt with the expert answer (same seed, same bytes).
+
+    With --env virl --city NAME, generate a synthetic V-IRL city (routes, GPS-to-panorama mapping, panoramas)
+    in the published folder layout instead.
+    """
+    output.json_mode = json_
+    if env_name == "virl":
+        _virl(output, variant, num, out_dir, data_format, resolution, city, num_routes, style, pano_width, workers,
+              routes_path, action_space, prompt_template, seed, json_, config_file, overrides)
+        return
     from envs.general_points.prompts import TEMPLATE_VARIABLES
     from envs.general_points.sft_data import GPDataSpec, generate_records
     from envs.prompt_templates import load_template
     from envs.registry import env_kwargs
     from envs.sft_records import write_records
 
-    output.json_mode = json_
     env_options = {
         "env_config.language_only": None if variant is None else variant == "l",
         "env_config.ood": True if ood else None,
@@ -75,3 +102,26 @@ def command(output: Output, env_name, variant, num, out_dir, data_format, ood, f
         output.result_json(summary)
     else:
         output.table("gen-data", ["records", "file", "seconds"], [[num, str(data_path), summary["seconds"]]])
+
+
+def _virl(output, variant, num, out_dir, data_format, resolution, city, num_routes, style, pano_width, workers,
+          routes_path, action_space, prompt_template, seed, json_, config_file, overrides) -> None:
+    from sftvsrl_cli.commands import gen_data_virl
+
+    if city is not None:
+        gen_data_virl.generate_city_command(output, out_dir, city, num_routes, style, pano_width,
+                                            0 if seed is None else seed, workers, json_)
+        return
+    options = {
+        "env_config.language_only": None if variant is None else variant == "l",
+        "env_config.absolute_action": None if action_space is None else action_space == "absolute",
+        "env_config.resolution": resolution,
+        "prompt_config.template_path": prompt_template,
+        "seed": seed,
+        **gen_data_virl.city_options(routes_path),
+    }
+    base = {"seed": 0, "env_config": {"id": gen_data_virl.VIRL_ID}}
+    config = load_config(ExperimentConfig, config_file, overrides, options, base=base)
+    if config.env_config.get("id") != gen_data_virl.VIRL_ID:
+        raise CommandError(f"--env virl needs a V-IRL env_config, got id {config.env_config.get('id')!r}")
+    gen_data_virl.sft_data_command(output, config, num, out_dir, data_format, json_)
