@@ -32,6 +32,7 @@ test-all: setup
 bench: setup
 	$(PY) bench/gp_env_throughput.py
 	$(PY) bench/virl_throughput.py
+	$(PY) bench/eval_throughput.py
 
 clean:
 	rm -rf $(VENV) outputs

@@ -24,7 +24,7 @@ from envs.sft_records import atomic_write_text
 from evaluators.metrics import compute_metrics
 from evaluators.policies import Policy
 from evaluators.runner import EpisodeSpec, run_episodes
-from evaluators.splits import Split, split_env_config, task_of_env_config
+from evaluators.splits import Split, count_routes, split_env_config, task_of_env_config
 from evaluators.step_log import StepLog
 from evaluators.tasks import adapter_for
 
@@ -36,11 +36,7 @@ RUN_FILE = "run.json"
 
 @dataclass
 class EvalSettings:
-    seed: int
-    num_traj: int
     batch_size: int = 8
-    verify_iter: int | None = None
-    """Overrides the split's env_config verify_iter when set."""
     enable_verification: bool = True
     template: str | None = None
     label: str | None = None
@@ -48,18 +44,29 @@ class EvalSettings:
 
 @dataclass
 class SplitJob:
-    """A named split, or a custom env_config (`split=None`) evaluated under `name`."""
+    """Episodes 0..num_traj-1 of a named split (or of a custom env_config, `split=None`) under `seed`."""
 
     name: str
     env_config: dict[str, Any]
+    num_traj: int
+    seed: int
     split: Split | None = None
 
 
-def split_job(split: Split, user_env_config: Mapping[str, Any] | None, verify_iter: int | None = None) -> SplitJob:
-    env_config = split_env_config(split, user_env_config)
+def split_job(split: Split, user_env_config: Mapping[str, Any] | None = None, num_traj: int | None = None,
+              seed: int | None = None, verify_iter: int | None = None,
+              other_data: Mapping[str, Any] | None = None) -> SplitJob:
+    """A job for a named split; size and seed default to the published evaluation's (an ordered split: every
+    route of its file)."""
+    env_config = split_env_config(split, user_env_config, other_data)
     if verify_iter is not None:
         env_config["verify_iter"] = verify_iter
-    return SplitJob(split.name, env_config, split)
+    if num_traj is None:
+        num_traj = count_routes(env_config) if split.ordered else split.num_traj
+    elif split.ordered and num_traj > count_routes(env_config):
+        raise ValueError(f"split {split.key} plays routes in order; its route file has only "
+                         f"{count_routes(env_config)} routes (asked for {num_traj})")
+    return SplitJob(split.name, env_config, num_traj, split.seed if seed is None else seed, split)
 
 
 def _write_json(path: Path, payload: Any) -> None:
@@ -99,8 +106,8 @@ def evaluate_job(
         "task": task,
         "split": job.name,
         "env_config": job.env_config,
-        "seed": settings.seed,
-        "num_traj": settings.num_traj,
+        "seed": job.seed,
+        "num_traj": job.num_traj,
         "enable_verification": settings.enable_verification,
         "prompt_template_sha256": template_digest,
         "policy": policy.describe(),
@@ -109,13 +116,13 @@ def evaluate_job(
     if overwrite:
         log.path.unlink(missing_ok=True)
     _check_identity(folder / RUN_FILE, identity, overwrite)
-    spec = EpisodeSpec(job.split, f"{task}/{job.name}", job.env_config, settings.seed,
+    spec = EpisodeSpec(job.split, f"{task}/{job.name}", job.env_config, job.seed,
                        settings.enable_verification, settings.template)
     adapter = adapter_for(job.env_config)
-    run_episodes(policy, adapter, spec, settings.num_traj, log, settings.batch_size, on_episode)
+    run_episodes(policy, adapter, spec, job.num_traj, log, settings.batch_size, on_episode)
     records = log.canonicalize()
-    summary = summarize(records, settings.num_traj)
-    summary.update({"task": task, "split": job.name, "seed": settings.seed, "label": settings.label,
+    summary = summarize(records, job.num_traj)
+    summary.update({"task": task, "split": job.name, "seed": job.seed, "label": settings.label,
                     "verify_iter": job.env_config.get("verify_iter"), "policy": policy.describe(),
                     "primary_metric": job.split.primary_metric if job.split else "success"})
     _write_json(folder / SUMMARY_FILE, summary)
@@ -146,22 +153,21 @@ def evaluate(
 ) -> dict[str, Any]:
     """Evaluate on every job; writes `out_dir/summary.json` with all splits and returns it."""
     out_dir = Path(out_dir)
-    splits = _previous_splits(out_dir / SUMMARY_FILE, policy.describe(), settings.seed)
+    splits = _previous_splits(out_dir / SUMMARY_FILE, policy.describe())
     for job in jobs:
         splits[job.name] = evaluate_job(policy, job, settings, out_dir, overwrite,
                                         lambda record, name=job.name: on_episode(name, record))
-    summary = {"label": settings.label, "policy": policy.describe(), "seed": settings.seed,
-               "num_traj": settings.num_traj, "splits": splits}
+    summary = {"label": settings.label, "policy": policy.describe(), "splits": splits}
     _write_json(out_dir / SUMMARY_FILE, summary)
     return summary
 
 
-def _previous_splits(path: Path, policy: dict[str, Any], seed: int) -> dict[str, Any]:
-    """Splits an earlier run of the same policy and seed wrote into this folder, kept in its summary."""
+def _previous_splits(path: Path, policy: dict[str, Any]) -> dict[str, Any]:
+    """Splits an earlier run of the same policy wrote into this folder, kept in its summary."""
     try:
         previous = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    if previous.get("policy") != policy or previous.get("seed") != seed:
+    if previous.get("policy") != policy:
         return {}
     return dict(previous.get("splits") or {})

@@ -24,6 +24,15 @@ class PolicyRequest:
     seed: int
 
 
+class PolicyFailure(RuntimeError):
+    """A batch that failed part-way; `answers` holds what did arrive (None where it did not), so the runner
+    logs those before stopping and a resumed run does not pay for them again."""
+
+    def __init__(self, message: str, answers: Sequence[str | None]) -> None:
+        super().__init__(message)
+        self.answers = list(answers)
+
+
 class Policy(Protocol):
     name: str
 

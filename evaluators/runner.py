@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping, Sequence
 from envs.answer_parsing import MAX_ANSWER_CHARS
 from envs.conversation import EpisodeConversation
 from envs.registry import make_env, make_prompter
-from evaluators.policies import Policy, PolicyRequest
+from evaluators.policies import Policy, PolicyFailure, PolicyRequest
 from evaluators.splits import Split, episode_reset_kwargs, episode_seed
 from evaluators.step_log import StepLog
 from evaluators.tasks import TaskAdapter
@@ -86,14 +86,18 @@ def run_episodes(
         while pending or active:
             while pending and len(active) < batch_size:
                 index = pending.pop()
-                env = free_envs.pop() if free_envs else make_env(dict(spec.env_config))
+                env = free_envs.pop() if free_envs else make_env(dict(spec.env_config), disable_env_checker=True)
                 observation, info = env.reset(**episode_reset_kwargs(spec.split, spec.seed, index))
                 conversation = EpisodeConversation(prompter, enable_verification=spec.enable_verification)
                 conversation.start(observation, info)
                 replay = sorted(partial.get(index, []), key=lambda r: int(r["step"]))
                 active.append(_Active(index, env, conversation, observation, info, replay,
                                       start_fields=adapter.episode_fields(info)))
-            records, finished = _play_round(policy, adapter, spec, active)
+            try:
+                records, finished = _play_round(policy, adapter, spec, active)
+            except RoundFailed as error:
+                log.append(error.records)  # keep the answers that did arrive
+                raise error.failure from None
             log.append(records)
             for state in finished:
                 active.remove(state)
@@ -121,15 +125,37 @@ def _play_round(policy: Policy, adapter: TaskAdapter, spec: EpisodeSpec, active:
                                     state.conversation.images, state.info,
                                     episode_seed(spec.seed, state.index * 4096 + state.step))
             requests.append((state, request))
+    failure: PolicyFailure | None = None
     if requests:
-        outputs = policy.answer([request for _, request in requests])
+        try:
+            outputs: Sequence[str | None] = policy.answer([request for _, request in requests])
+        except PolicyFailure as error:
+            failure, outputs = error, error.answers
         if len(outputs) != len(requests):
             raise RuntimeError(f"policy {policy.name} returned {len(outputs)} answers for {len(requests)} requests")
         for (state, _), output in zip(requests, outputs):
+            if output is None and failure is not None:
+                continue
             if not isinstance(output, str):
                 raise RuntimeError(f"policy {policy.name} returned a {type(output).__name__}, not text")
             answers[state.index] = output[:MAX_ANSWER_CHARS]
+    if failure is not None:
+        records, _ = _step_all(adapter, spec, [s for s in active if s.index in answers], answers, scored)
+        raise RoundFailed(failure, records)
+    return _step_all(adapter, spec, active, answers, scored)
 
+
+class RoundFailed(RuntimeError):
+    """The policy failed part-way through a round; `records` are the steps that did get an answer."""
+
+    def __init__(self, failure: PolicyFailure, records: list[dict[str, Any]]) -> None:
+        super().__init__(str(failure))
+        self.failure = failure
+        self.records = records
+
+
+def _step_all(adapter: TaskAdapter, spec: EpisodeSpec, active: Sequence[_Active], answers: Mapping[int, str],
+              scored: Mapping[int, bool]):
     records: list[dict[str, Any]] = []
     finished: list[_Active] = []
     for state in active:
@@ -150,7 +176,7 @@ def _play_round(policy: Policy, adapter: TaskAdapter, spec: EpisodeSpec, active:
             "terminated": bool(terminated),
             "truncated": bool(truncated),
         }
-        record.update(adapter.step_fields(answer, float(reward), info) if record["scored"] else {"correct": False})
+        record.update(adapter.step_fields(answer, float(reward), state.info, info) if record["scored"] else {"correct": False})
         replayed = state.step < len(state.replay)
         if replayed:
             _check_replay(state.replay[state.step], record)

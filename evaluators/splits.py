@@ -9,6 +9,9 @@ A task (`gp-l`, `gp-vl`, `virl-l`, `virl-vl`) has an `id` split and its OOD spli
 | virl-l | absolute actions | relative actions | - |
 | virl-vl | absolute actions | relative actions | other cities' routes, in order |
 
+V-IRL splits need route data: the user's env_config (or a city folder, `city_env_config`) for id/rule-ood,
+and the other cities' folder for visual-ood.
+
 A split's environment is the task's base config, then the user's `env_config` (data paths, resolution,
 verify_iter...), then the split's rule keys, which always win. Episode `i` of a split is fixed by the seed and
 `i` alone (`episode_seed`), so N episodes are the first N of any larger run and two models evaluated with the
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -56,6 +60,8 @@ class Split:
     """Episode i plays route i of the route file (the published `--order` evaluation) instead of a drawn one."""
     requires: tuple[str, ...] = field(default=())
     """env_config keys the user must supply (data paths)."""
+    other_data: bool = False
+    """Runs on other data than training (V-IRL visual OOD: other cities' routes), given separately."""
 
     @property
     def key(self) -> str:
@@ -67,6 +73,10 @@ TASKS: dict[str, Task] = {
                  "GeneralPoints, cards as text"),
     "gp-vl": Task("gp-vl", GP_ENV_ID, {"id": GP_ENV_ID, "language_only": False, "verify_iter": 5, "target_points": 24},
                   "GeneralPoints, cards as an image"),
+    "virl-l": Task("virl-l", VIRL_ENV_ID, {"id": VIRL_ENV_ID, "language_only": True, "verify_iter": 2},
+                   "V-IRL navigation, observations as text"),
+    "virl-vl": Task("virl-vl", VIRL_ENV_ID, {"id": VIRL_ENV_ID, "language_only": False, "verify_iter": 2},
+                    "V-IRL navigation, 2x2 street-view grid"),
 }
 
 _SPLITS: list[Split] = [
@@ -79,6 +89,17 @@ _SPLITS: list[Split] = [
           "black suits, J/Q/K count as 11/12/13, a face card in every hand", SUCCESS, 234, 42),
     Split("gp-vl", "visual-ood", {"treat_face_cards_as_10": True, "ood": False, "face_cards_color": "red"},
           "red suits, J/Q/K count as 10", SUCCESS, 234, 42),
+    Split("virl-l", "id", {"absolute_action": True}, "absolute actions, training routes", STEP_ACCURACY, 48, 12,
+          requires=("route_info_path",)),
+    Split("virl-l", "rule-ood", {"absolute_action": False}, "relative actions, training routes", STEP_ACCURACY, 48,
+          12, requires=("route_info_path",)),
+    Split("virl-vl", "id", {"absolute_action": True}, "absolute actions, training routes", STEP_ACCURACY, 48, 12,
+          requires=("route_info_path",)),
+    Split("virl-vl", "rule-ood", {"absolute_action": False}, "relative actions, training routes", STEP_ACCURACY, 48,
+          12, requires=("route_info_path",)),
+    # The paper's V-OOD numbers are multiples of 1/18: route success on the 18 benchmark routes, in order.
+    Split("virl-vl", "visual-ood", {"absolute_action": True}, "other cities' routes in order, absolute actions",
+          SUCCESS, 18, 12, ordered=True, requires=("route_info_path",), other_data=True),
 ]
 
 SPLITS: dict[str, Split] = {split.key: split for split in _SPLITS}
@@ -140,11 +161,20 @@ def detect_split(env_config: Mapping[str, Any]) -> Split | None:
     return None
 
 
-def split_env_config(split: Split, user_env_config: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The env_config of a split: task base, then the user's keys, then the split's rule keys."""
+def split_env_config(split: Split, user_env_config: Mapping[str, Any] | None = None,
+                     other_data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The env_config of a split: task base, then the user's keys, then the split's rule keys.
+
+    `other_data` (data-path keys) replaces the user's data paths for splits on other data (V-IRL visual OOD).
+    """
     task = TASKS[split.task]
     config = dict(task.base_env_config)
-    for key, value in (user_env_config or {}).items():
+    user = dict(user_env_config or {})
+    if split.other_data:
+        if not other_data:
+            raise ValueError(f"split {split.key} runs on other cities' routes: give their folder (--visual-ood-routes)")
+        user.update(other_data)
+    for key, value in user.items():
         if key == "id" and value != task.env_id:
             raise ValueError(f"split {split.key} runs {task.env_id}, but the config's env_config.id is {value!r}")
         if key == "language_only" and bool(value) != bool(task.base_env_config["language_only"]):
@@ -155,6 +185,27 @@ def split_env_config(split: Split, user_env_config: Mapping[str, Any] | None = N
     if missing:
         raise ValueError(f"split {split.key} needs env_config.{missing[0]} (a data path)")
     return config
+
+
+def city_env_config(folder: str | Path) -> dict[str, Any]:
+    """V-IRL data keys for a folder in the published layout (route_infos.json, gps_pano_mapping.pkl,
+    street_views/), as `sftvsrl gen-data --env virl` and the published data write it."""
+    folder = Path(folder)
+    routes = folder / "route_infos.json"
+    if not routes.is_file():
+        raise FileNotFoundError(f"{folder} has no route_infos.json (expected the published V-IRL layout)")
+    offline: dict[str, Any] = {}
+    if (folder / "gps_pano_mapping.pkl").is_file():
+        offline["GPS_TO_PANO_PATH"] = str(folder / "gps_pano_mapping.pkl")
+    if (folder / "street_views").is_dir():
+        offline["PANORAMA_DIR"] = str(folder / "street_views")
+    return {"route_info_path": str(routes), "platform_cfg": {"OFFLINE": offline}}
+
+
+def count_routes(env_config: Mapping[str, Any]) -> int:
+    from envs.virl.routes import load_route_file
+
+    return len(load_route_file(env_config["route_info_path"]).routes)
 
 
 def episode_seed(seed: int, index: int) -> int:

@@ -11,12 +11,13 @@ from typing import Any, Mapping, Protocol
 from envs.answer_parsing import extract_fields
 from envs.general_points import rewards as gp_rewards
 from envs.general_points.cards import normalize_rank
-from evaluators.splits import GP_ENV_ID
+from evaluators.splits import GP_ENV_ID, VIRL_ENV_ID
 
 
 class TaskAdapter(Protocol):
-    def step_fields(self, answer: str, reward: float, info: Mapping[str, Any]) -> dict[str, Any]:
-        """Per-step log fields: `correct`, plus task-specific ones; `info` is the environment's reply."""
+    def step_fields(self, answer: str, reward: float, before: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, Any]:
+        """Per-step log fields: `correct`, plus task-specific ones; `before` is the info the answer was given
+        on, `info` the environment's reply."""
         ...
 
     def episode_success(self, terminated: bool, truncated: bool, info: Mapping[str, Any]) -> bool: ...
@@ -36,7 +37,7 @@ class GeneralPointsAdapter:
     def __init__(self, language_only: bool) -> None:
         self.language_only = language_only
 
-    def step_fields(self, answer: str, reward: float, info: Mapping[str, Any]) -> dict[str, Any]:
+    def step_fields(self, answer: str, reward: float, before: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, Any]:
         fields: dict[str, Any] = {"correct": reward == gp_rewards.CORRECT}
         if not self.language_only:
             truth = list(info["Plain Cards"])
@@ -58,6 +59,28 @@ class GeneralPointsAdapter:
 
     def episode_fields(self, info: Mapping[str, Any]) -> dict[str, Any]:
         return {"cards": list(info["Cards"])}
+
+
+class NavigationAdapter:
+    """V-IRL: a step is correct when its action matches the expert's; success is the completed route."""
+
+    def step_fields(self, answer: str, reward: float, before: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, Any]:
+        return {"correct": bool(info.get("step_correct")), "reward_type": info.get("reward_type"),
+                "rail_index": before.get("rail_index"), "expert_action": before.get("expert_action")}
+
+    def episode_success(self, terminated: bool, truncated: bool, info: Mapping[str, Any]) -> bool:
+        return bool(info.get("route_success"))
+
+    def needs_model(self, info: Mapping[str, Any]) -> bool:
+        return int(info.get("Remaining Step", 1)) > 0
+
+    def expert_answer(self, info: Mapping[str, Any]) -> str:
+        from envs.virl.prompts import expert_answer
+
+        return expert_answer(info)
+
+    def episode_fields(self, info: Mapping[str, Any]) -> dict[str, Any]:
+        return {"route_idx": info.get("route_idx"), "rail_length": info.get("rail_length")}
 
 
 def read_cards(answer: str) -> list[str] | None:
@@ -84,4 +107,6 @@ def adapter_for(env_config: Mapping[str, Any]) -> TaskAdapter:
     env_id = env_config.get("id", GP_ENV_ID)
     if env_id == GP_ENV_ID:
         return GeneralPointsAdapter(bool(env_config.get("language_only", True)))
+    if env_id == VIRL_ENV_ID:
+        return NavigationAdapter()
     raise ValueError(f"no evaluator for environment {env_id!r}")

@@ -16,8 +16,12 @@ from sftvsrl_cli.console import Output
 
 # command name -> module under sftvsrl_cli.commands. A command appears here once it really works.
 SUBCOMMANDS: dict[str, str] = {
+    "eval": "eval",
+    "eval-api": "eval_api",
     "gen-data": "gen_data",
     "ppo": "ppo",
+    "recog": "recog",
+    "report": "report",
     "sft": "sft",
 }
 

@@ -28,9 +28,9 @@ from sftvsrl_cli.config.schema import ExperimentConfig
 
 
 def _run(policy_name: str, task: str, out: Path, num: int = 12, seed: int = 42, batch: int = 5):
-    jobs = [split_job(split, None) for split in parse_split_list(task, None)]
+    jobs = [split_job(split, None, num, seed) for split in parse_split_list(task, None)]
     policy = OraclePolicy(adapter_for(jobs[0].env_config)) if policy_name == "oracle" else GarbagePolicy()
-    return evaluate(policy, jobs, EvalSettings(seed=seed, num_traj=num, batch_size=batch), out)
+    return evaluate(policy, jobs, EvalSettings(batch_size=batch), out)
 
 
 # -- splits ------------------------------------------------------------------------------------------
@@ -148,9 +148,9 @@ def test_resumed_run_gives_the_same_files_and_never_asks_twice(tmp_path):
             return super().answer(requests)
 
     part = tmp_path / "part"
-    jobs = [split_job(get_split("gp-l", "id"), None)]
+    jobs = [split_job(get_split("gp-l", "id"), None, 8, 42)]
     with pytest.raises(KeyboardInterrupt):
-        evaluate(Crashing(), jobs, EvalSettings(seed=42, num_traj=8, batch_size=5), part)
+        evaluate(Crashing(), jobs, EvalSettings(batch_size=5), part)
     logged = (part / "id" / "steps.jsonl").read_text().splitlines()
     assert 0 < len(logged)
 
@@ -161,7 +161,7 @@ def test_resumed_run_gives_the_same_files_and_never_asks_twice(tmp_path):
             asked.extend((r.episode, r.step) for r in requests)
             return super().answer(requests)
 
-    evaluate(Recording(), jobs, EvalSettings(seed=42, num_traj=8, batch_size=5), part)
+    evaluate(Recording(), jobs, EvalSettings(batch_size=5), part)
     already = {(json.loads(l)["episode"], json.loads(l)["step"]) for l in logged if json.loads(l)["type"] == "step"}
     assert not already & set(asked)
     for name in ("steps.jsonl", "summary.json", "run.json"):

@@ -1,0 +1,123 @@
+"""Options, split resolution and rendering shared by `eval`, `eval-api` and `recog`."""
+
+from __future__ import annotations
+
+import functools
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from sftvsrl_cli.console import Output
+from sftvsrl_cli.options import config_options, json_option, seed_option
+
+TASK_CHOICES = ["gp-l", "gp-vl", "virl-l", "virl-vl"]
+
+
+def eval_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Options every evaluation command takes (splits, sizes, output folder, config and overrides)."""
+    decorators = [
+        click.option("--task", type=click.Choice(TASK_CHOICES), default=None,
+                     help="Task (default: from the config's env_config, else gp-l)."),
+        click.option("--split", "split_text", default=None, metavar="NAMES",
+                     help="Comma-separated splits, e.g. id,rule-ood (default: the config's split, else all)."),
+        click.option("--num-traj", type=click.IntRange(min=1), default=None,
+                     help="Episodes per split (default: the config's, else the published size)."),
+        click.option("--verify-iter", type=click.IntRange(min=1), default=None,
+                     help="Scored attempts per episode (GP) or per point (V-IRL)."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=None,
+                     help="Episodes played at once."),
+        click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Output folder (re-running continues it). Default: the config's output_dir."),
+        click.option("--overwrite", is_flag=True, help="Discard what the output folder holds and start over."),
+        click.option("--label", default=None, help="Row label in reports (Init, SFT, RL ...)."),
+        click.option("--routes", "routes_dir", type=click.Path(file_okay=False, exists=True), default=None,
+                     help="V-IRL: a city folder in the published layout (route_infos.json, mapping, street_views)."),
+        click.option("--visual-ood-routes", "ood_routes_dir", type=click.Path(file_okay=False, exists=True),
+                     default=None, help="V-IRL-VL visual-ood: the other cities' folder (its routes run in order)."),
+        click.option("--prompt-template", type=click.Path(dir_okay=False, exists=True), default=None,
+                     help="A prompt template file replacing the built-in one."),
+        seed_option,
+        json_option,
+        config_options,
+    ]
+    return functools.reduce(lambda cmd, decorate: decorate(cmd), reversed(decorators), command)
+
+
+def resolve_jobs(config_file, overrides, task, split_text, num_traj, seed, verify_iter, extra_options=None,
+                 routes_dir=None, ood_routes_dir=None):
+    """The typed config and the split jobs the options ask for."""
+    from envs.general_points.prompts import TEMPLATE_VARIABLES
+    from envs.prompt_templates import load_template
+    from evaluators.evaluation import SplitJob, split_job
+    from evaluators.splits import TASKS, city_env_config, detect_split, parse_split_list, task_of_env_config
+    from sftvsrl_cli.config import load_config
+    from sftvsrl_cli.config.schema import ExperimentConfig
+
+    options = {"seed": seed, "num_traj": num_traj, "env_config.id": TASKS[task].env_id if task else None,
+               **(extra_options or {})}
+    config = load_config(ExperimentConfig, config_file, overrides, options)
+    user_env = dict(config.eval_env_config or config.env_config) if (config_file or overrides) else {}
+    task = task or (task_of_env_config(user_env) if user_env else "gp-l")
+    if routes_dir:
+        user_env = {**user_env, **city_env_config(routes_dir), "id": TASKS[task].env_id}
+    other_data = city_env_config(ood_routes_dir) if ood_routes_dir else None
+    from_config = bool(config_file)
+    if split_text is None and from_config:
+        split = detect_split(user_env) if task_of_env_config(user_env) == task else None
+        if split is None:
+            env_config = {**TASKS[task].base_env_config, **user_env}
+            if verify_iter is not None:
+                env_config["verify_iter"] = verify_iter
+            jobs = [SplitJob("custom", env_config, config.num_traj, config.seed)]
+        else:
+            jobs = [split_job(split, user_env, config.num_traj, config.seed, verify_iter, other_data)]
+    else:
+        size = num_traj if num_traj is not None else (config.num_traj if from_config else None)
+        run_seed = seed if seed is not None else (config.seed if from_config else None)
+        splits = parse_split_list(task, split_text)
+        if split_text is None and other_data is None:  # "all" without other-city data: the splits it allows
+            splits = [s for s in splits if not s.other_data] or splits
+        jobs = [split_job(s, user_env, size, run_seed, verify_iter, other_data) for s in splits]
+    path = config.prompt_config.template_path
+    if path and TASKS[task].env_id != TASKS["gp-l"].env_id:
+        from envs.virl.prompts import TEMPLATE_VARIABLES as VIRL_VARIABLES
+
+        template = load_template(path, VIRL_VARIABLES)
+    else:
+        template = load_template(path, TEMPLATE_VARIABLES) if path else None
+    return config, task, jobs, template
+
+
+def run_evaluation(output: Output, policy, jobs, settings, out_dir: Path, overwrite: bool) -> dict[str, Any]:
+    """Evaluate with a progress bar on stderr; return the summary with timing added."""
+    from evaluators.evaluation import evaluate
+
+    total = sum(job.num_traj for job in jobs)
+    output.info(f"evaluating {policy.describe().get('model', policy.name)} on "
+                f"{', '.join(job.name for job in jobs)} ({total} episodes) -> {out_dir}")
+    started = time.perf_counter()
+    with output.progress("episodes", total=total) as bar:
+        summary = evaluate(policy, jobs, settings, out_dir, overwrite, lambda split, record: bar.advance())
+    seconds = time.perf_counter() - started
+    return {**summary, "out_dir": str(out_dir), "seconds": round(seconds, 3)}
+
+
+def render_summary(output: Output, summary: dict[str, Any], json_: bool, title: str) -> None:
+    from evaluators.metrics import format_rate
+
+    if json_:
+        output.result_json(summary)
+        return
+    has_recognition = any("recognition" in s["metrics"] for s in summary["splits"].values())
+    columns = ["split", "episodes", "success %", "step accuracy %"] + (["recognition %"] if has_recognition else [])
+    rows = []
+    for name, split in summary["splits"].items():
+        metrics = split["metrics"]
+        row = [name, split["num_traj"], format_rate(metrics.get("success")), format_rate(metrics.get("step_accuracy"))]
+        if has_recognition:
+            row.append(format_rate(metrics.get("recognition")))
+        rows.append(row)
+    output.table(title, columns, rows)
+    output.info(f"logs and summary in {summary['out_dir']} ({summary['seconds']:.1f} s)")

@@ -1,0 +1,82 @@
+"""`sftvsrl eval-api`: evaluate a model behind an OpenAI-compatible chat-completions endpoint.
+
+Pipeline-friendly: with `--json`, stdout holds one JSON summary and nothing else; progress and messages go
+to stderr. Exit status 0 when every episode was evaluated, 1 when the run failed (the API gave up after its
+retry budget; what was answered is kept, and re-running the same command resumes), 2 on bad options.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from sftvsrl_cli.commands._evaluation import eval_options, render_summary, resolve_jobs, run_evaluation
+from sftvsrl_cli.console import Output
+from sftvsrl_cli.options import OVERRIDE_CONTEXT, friendly_errors
+
+
+class RunFailed(click.ClickException):
+    exit_code = 1
+
+
+@click.command("eval-api", context_settings=OVERRIDE_CONTEXT)
+@click.option("--base-url", required=True, help="Endpoint base, e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1.")
+@click.option("--model", "model_name", required=True, help="Model name the endpoint serves.")
+@click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True, metavar="NAME",
+              help="Environment variable holding the API key (never printed or written).")
+@click.option("--concurrency", type=click.IntRange(min=1, max=256), default=8, show_default=True,
+              help="Requests in flight.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True,
+              help="Seconds per request.")
+@click.option("--max-retries", type=click.IntRange(min=0), default=6, show_default=True,
+              help="Retries per request on 429, 5xx, timeouts, connection errors and malformed answers.")
+@click.option("--retry-base-delay", type=click.FloatRange(min=0.0), default=1.0, show_default=True,
+              help="First backoff delay in seconds (doubles per retry, with jitter; Retry-After wins).")
+@click.option("--temperature", type=click.FloatRange(min=0.0), default=None,
+              help="Sampling temperature (default: the config's generation_config, else 0).")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Answer length limit (default 256).")
+@click.option("--no-seed", is_flag=True, help="Do not send the per-request `seed` (for endpoints that reject it).")
+@eval_options
+@click.pass_obj
+@friendly_errors
+def command(output: Output, base_url, model_name, api_key_env, concurrency, timeout, max_retries, retry_base_delay,
+            temperature, max_tokens, no_seed, task, split_text, num_traj, verify_iter, batch_size, out_dir, overwrite,
+            label, routes_dir, ood_routes_dir, prompt_template, seed, json_, config_file, overrides) -> None:
+    """Evaluate a hosted model on named splits (resumable; one JSON summary on stdout with --json)."""
+    from evaluators.api_client import ApiError, ChatClient, RetryPolicy
+    from evaluators.api_policy import ApiPolicy
+    from evaluators.evaluation import EvalSettings
+    from evaluators.policies import PolicyFailure
+
+    output.json_mode = json_
+    options = {"prompt_config.template_path": prompt_template}
+    config, task, jobs, template = resolve_jobs(config_file, overrides, task, split_text, num_traj, seed, verify_iter,
+                                                options, routes_dir, ood_routes_dir)
+    api_key = os.environ.get(api_key_env) or None
+    if api_key is None:
+        output.info(f"${api_key_env} is not set: sending requests without an API key")
+    generation = config.generation_config
+    from_config = bool(config_file)
+    temperature = temperature if temperature is not None else (generation.temperature if from_config else 0.0)
+    max_tokens = max_tokens or (generation.max_tokens or generation.max_new_tokens if from_config else 256)
+    label = label or model_name
+    out_dir = out_dir or (Path(config.output_dir) if from_config else Path("runs/eval-api") / task / _safe(label))
+    retry = RetryPolicy(max_retries=max_retries, base_delay=retry_base_delay)
+    settings = EvalSettings(batch_size=batch_size or 4 * concurrency, template=template, label=label,
+                            enable_verification=config.prompt_config.enable_verification)
+    with ChatClient(base_url, model_name, api_key, timeout, retry, max_connections=concurrency) as client:
+        policy = ApiPolicy(client, concurrency, temperature, max_tokens, send_seed=not no_seed)
+        try:
+            summary = run_evaluation(output, policy, jobs, settings, out_dir, overwrite)
+        except (ApiError, PolicyFailure) as error:
+            raise RunFailed(f"{error} (answers so far are saved in {out_dir}; re-run the same command to resume)")
+        finally:
+            policy.close()
+        summary["retries"] = client.retries_done
+    render_summary(output, summary, json_, f"eval-api {model_name}")
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:100] or "model"

@@ -1,0 +1,86 @@
+"""`sftvsrl recog`: card-recognition accuracy of a vision-language model on GP-VL (paper section 5.3, Fig 8).
+
+Verification off and one attempt per hand, as the published recognition evaluation: the model answers once
+and its `cards` field is compared with the hand, per hand (all four cards named, order free) and per card.
+Local checkpoints (`--model PATH`), hosted models (`--base-url URL --model NAME`) or the reference policies.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from sftvsrl_cli.commands._evaluation import eval_options, resolve_jobs, run_evaluation
+from sftvsrl_cli.console import Output
+from sftvsrl_cli.options import OVERRIDE_CONTEXT, CommandError, friendly_errors
+
+
+@click.command("recog", context_settings=OVERRIDE_CONTEXT)
+@click.option("--model", "model", default=None, help="Checkpoint / hub id / built-in name; with --base-url, the API model.")
+@click.option("--policy", type=click.Choice(["model", "oracle", "garbage"]), default="model", show_default=True)
+@click.option("--base-url", default=None, help="Evaluate a model behind this OpenAI-compatible endpoint.")
+@click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True, metavar="NAME")
+@click.option("--concurrency", type=click.IntRange(min=1, max=256), default=8, show_default=True)
+@click.option("--device", default=None)
+@click.option("--dtype", default=None)
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=256, show_default=True)
+@eval_options
+@click.pass_obj
+@friendly_errors
+def command(output: Output, model, policy, base_url, api_key_env, concurrency, device, dtype, max_new_tokens, task,
+            split_text, num_traj, verify_iter, batch_size, out_dir, overwrite, label, routes_dir, ood_routes_dir,
+            prompt_template, seed, json_,
+            config_file, overrides) -> None:
+    """Per-card and per-hand recognition accuracy on GP-VL id and visual-ood (one attempt, no verification)."""
+    from evaluators.evaluation import EvalSettings
+    from evaluators.metrics import format_rate
+    from evaluators.policies import GarbagePolicy, OraclePolicy, PolicyFailure
+    from evaluators.tasks import adapter_for
+
+    output.json_mode = json_
+    if task not in (None, "gp-vl"):
+        raise CommandError("recog measures GP-VL card recognition; --task must be gp-vl")
+    options = {"prompt_config.template_path": prompt_template}
+    config, task, jobs, template = resolve_jobs(config_file, overrides, "gp-vl", split_text or "id,visual-ood",
+                                                num_traj, seed, 1, options, routes_dir, ood_routes_dir)
+    settings = EvalSettings(batch_size=batch_size or (4 * concurrency if base_url else 8), template=template,
+                            enable_verification=False, label=label)
+    client = None
+    if policy == "oracle":
+        agent = OraclePolicy(adapter_for(jobs[0].env_config))
+    elif policy == "garbage":
+        agent = GarbagePolicy()
+    elif not model:
+        raise CommandError("no model: pass --model (with --base-url for an API model) or --policy oracle|garbage")
+    elif base_url:
+        from evaluators.api_client import ChatClient
+        from evaluators.api_policy import ApiPolicy
+
+        client = ChatClient(base_url, model, os.environ.get(api_key_env) or None, max_connections=concurrency)
+        agent = ApiPolicy(client, concurrency, 0.0, max_new_tokens)
+    else:
+        from evaluators.local_policy import LocalModelPolicy
+        from trainers.models import load_model
+
+        agent = LocalModelPolicy(load_model(model, dtype=dtype, device=device), max_new_tokens)
+    settings.label = label or (model or policy)
+    out_dir = out_dir or Path("runs/recog") / "".join(c if c.isalnum() or c in "-_." else "_" for c in settings.label)
+    try:
+        summary = run_evaluation(output, agent, jobs, settings, out_dir, overwrite)
+    except PolicyFailure as error:
+        raise click.ClickException(f"{error} (answers so far are saved in {out_dir}; re-run to resume)") from None
+    finally:
+        if client is not None:
+            agent.close()
+            client.close()
+    if json_:
+        output.result_json(summary)
+        return
+    rows = []
+    for name, split in summary["splits"].items():
+        metrics = split["metrics"]
+        rows.append([name, split["num_traj"], format_rate(metrics.get("card_accuracy")),
+                     format_rate(metrics.get("recognition")), format_rate(metrics.get("success"))])
+    output.table(f"recognition {settings.label}", ["split", "hands", "per card %", "per hand %", "success %"], rows)
