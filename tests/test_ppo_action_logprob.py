@@ -68,3 +68,14 @@ def test_real_tokenizer_boundary_on_tiny_llama():
         decode(ids[boundary:boundary + 1]))
     assert '"formula"' not in decode(ids[:boundary])
     assert weights[-1] == 1.0  # the end-of-turn token belongs to the action
+
+
+def test_action_field_defaults_per_environment():
+    from sftvsrl_cli.config import load_config
+    from sftvsrl_cli.config.schema import ExperimentConfig
+    from trainers.ppo.config import PPOTrainConfig
+
+    gp = PPOTrainConfig(load_config(ExperimentConfig, "gp/rl_gp_l"))
+    virl = PPOTrainConfig(load_config(ExperimentConfig, "virl/rl_virl_l"))
+    custom = PPOTrainConfig(load_config(ExperimentConfig, "gp/rl_gp_l", ["--prompt_config.pattern_language=[answer]"]))
+    assert gp.action_fields == ["formula"] and virl.action_fields == ["action"] and custom.action_fields == ["answer"]

@@ -68,3 +68,25 @@ def test_tiny_vl_run_reads_images_and_logs_recognition(tmp_path):
     assert 0.0 <= record["recognition_accuracy"] <= 1.0
     assert {"eval/id/recognition", "eval/rule-ood/success", "eval/visual-ood/success"} <= set(record)
     assert record["tokens_train"] > 0 and record["compute_flops"] > 0
+
+
+def test_virl_l_run_on_a_synthetic_city(tmp_path):
+    city = tmp_path / "city"
+    made = CliRunner().invoke(cli, ["gen-data", "--env", "virl", "--city", "ppotown", "--num-routes", "3",
+                                    "--pano-width", "64", "--seed", "3", "--out", str(city)])
+    assert made.exit_code == 0, made.output
+    out = tmp_path / "virl"
+    result = CliRunner().invoke(cli, [
+        "ppo", "--env", "virl", "--model", "tiny-llama", "--output-dir", str(out),
+        *[a for a in TINY_RUN if "verify_iter" not in a], "--num_updates=1",
+        f"--env_config.route_info_path={city / 'route_infos.json'}",
+        f"--env_config.platform_cfg.OFFLINE.PANORAMA_DIR={city / 'street_views'}",
+        f"--env_config.platform_cfg.OFFLINE.GPS_TO_PANO_PATH={city / 'gps_pano_mapping.pkl'}"])
+    assert result.exit_code == 0, result.output
+    (record,) = read_log(out / "log.jsonl")
+    assert record["total_env_steps"] == 4 and record["episode_reward_mean"] is not None
+
+
+def test_virl_without_model_is_a_clear_error(tmp_path):
+    result = CliRunner().invoke(cli, ["ppo", "--env", "virl", "--output-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "--env virl needs --model" in result.output

@@ -11,11 +11,13 @@ import click
 from sftvsrl_cli.config import load_config
 from sftvsrl_cli.config.schema import ExperimentConfig
 from sftvsrl_cli.console import Output
-from sftvsrl_cli.options import OVERRIDE_CONTEXT, config_options, friendly_errors, json_option, seed_option
+from sftvsrl_cli.options import (OVERRIDE_CONTEXT, CommandError, config_options, friendly_errors, json_option,
+                                  seed_option)
 
 # (env, variant) -> packaged config: the published hyperparameters for a given model, and CPU-sized defaults
 # for the built-in tiny model.
-PUBLISHED_CONFIGS = {("gp", "l"): "gp/rl_gp_l", ("gp", "vl"): "gp/rl_gp_vl"}
+PUBLISHED_CONFIGS = {("gp", "l"): "gp/rl_gp_l", ("gp", "vl"): "gp/rl_gp_vl", ("virl", "l"): "virl/rl_virl_l",
+                     ("virl", "vl"): "virl/rl_virl_vl"}
 TINY_CONFIGS = {("gp", "l"): "ppo/tiny_gp_l", ("gp", "vl"): "ppo/tiny_gp_vl"}
 
 
@@ -39,7 +41,8 @@ def _format_update(record: dict) -> str:
 
 
 @click.command("ppo", context_settings=OVERRIDE_CONTEXT)
-@click.option("--env", "env_name", type=click.Choice(["gp"]), default="gp", show_default=True, help="Environment.")
+@click.option("--env", "env_name", type=click.Choice(["gp", "virl"]), default="gp", show_default=True,
+              help="Environment (GeneralPoints or V-IRL navigation).")
 @click.option("--variant", type=click.Choice(["l", "vl"]), default=None, help="Text (l, default) or vision (vl).")
 @click.option("--model", default=None, metavar="PATH_OR_ID",
               help="Policy init (folder, hub id, tiny-llama, tiny-mllama). Default: the built-in tiny model after "
@@ -77,6 +80,9 @@ def command(output: Output, env_name, variant, model, output_dir, eval_every, ev
     variant_key = variant or "l"
     explicit_model = model or _override_value(overrides, "model_path")
     if config_file is None:
+        if not explicit_model and (env_name, variant_key) not in TINY_CONFIGS:
+            raise CommandError(f"--env {env_name} needs --model: an SFT-initialised checkpoint (e.g. `sftvsrl sft` "
+                               f"on `sftvsrl gen-data --env {env_name}` data); the built-in init covers --env gp")
         table = PUBLISHED_CONFIGS if explicit_model else TINY_CONFIGS
         config_file = table[(env_name, variant_key)]
     options = {

@@ -12,6 +12,9 @@ from sftvsrl_cli.config.errors import ConfigError
 from sftvsrl_cli.config.schema import ExperimentConfig
 
 REPORT_TARGETS = ("none", "wandb", "tensorboard")
+SCHEMA_DEFAULT_PATTERN = ["formula"]
+# The answer field that is the action, per environment, when the config does not name another one.
+ACTION_FIELDS = {"gym_cards/GeneralPoint-oneline-v0": ["formula"], "gym_virl/Navigation-v0": ["action"]}
 
 
 @dataclass
@@ -96,8 +99,14 @@ class PPOTrainConfig:
 
     @property
     def action_fields(self) -> list[str]:
+        """prompt_config.pattern_language / pattern_vision, or the environment's action field when they are
+        left at the schema's GeneralPoints default (the published V-IRL configs do not set them)."""
         prompt = self.experiment.prompt_config
-        return list(prompt.pattern_language if self.language_only else prompt.pattern_vision)
+        patterns = list(prompt.pattern_language if self.language_only else prompt.pattern_vision)
+        env_id = self.experiment.env_config.get("id")
+        if patterns == SCHEMA_DEFAULT_PATTERN and env_id in ACTION_FIELDS:
+            return list(ACTION_FIELDS[env_id])
+        return patterns
 
     @property
     def report_to(self) -> str:

@@ -51,8 +51,11 @@ def resolve_policy_init(config, output=None) -> tuple[str, float]:
     """(model source, FLOPs of its SFT init): the configured model, or the cached tiny SFT init (built once)."""
     if config.options.model:
         return config.options.model, 0.0
-    from envs.registry import env_kwargs
+    from envs.registry import GENERAL_POINTS_ID, env_kwargs
 
+    if config.experiment.env_config.get("id") != GENERAL_POINTS_ID:
+        raise ValueError(f"the built-in SFT init covers GeneralPoints only; pass --model for "
+                         f"{config.experiment.env_config.get('id')}")
     kwargs = env_kwargs(config.experiment.env_config)
     recipe = TinyInitRecipe(records=config.options.init_sft_records)
     folder = init_folder(tiny_model_for(kwargs.language_only), kwargs, recipe)
