@@ -27,7 +27,7 @@ def _format_update(record: dict) -> str:
         return "-" if value is None else format(value, fmt)
 
     line = (f"update={record['update']} env_steps={record['total_env_steps']} episodes={record['episodes']} "
-            f"success={show('success_rate', '.3f')} reward={show('episode_reward_mean', '.2f')}"
+            f"success={show('success_rate', '.3f')} first_try={show('first_attempt_accuracy', '.3f')} reward={show('episode_reward_mean', '.2f')}"
             f"±{show('episode_reward_std', '.2f')} v_loss={show('value_loss', '.4f')} "
             f"pg_loss={show('policy_loss', '.4f')} kl={show('approx_kl', '.4f')} "
             f"clip={show('clip_fraction', '.3f')} lr={show('learning_rate', '.2e')} "

@@ -39,6 +39,8 @@ class RolloutStats:
     successes: int = 0
     episode_rewards: list[float] = field(default_factory=list)
     recognitions: list[bool] = field(default_factory=list)
+    first_attempts: int = 0
+    first_attempt_hits: int = 0
     prompt_tokens: int = 0
     generated_tokens: int = 0
     bootstrap_tokens: int = 0
@@ -52,6 +54,7 @@ class RolloutStats:
             "episode_reward_mean": float(rewards.mean()) if rewards.size else None,
             "episode_reward_std": float(rewards.std()) if rewards.size else None,
             "recognition_accuracy": float(np.mean(self.recognitions)) if self.recognitions else None,
+            "first_attempt_accuracy": self.first_attempt_hits / self.first_attempts if self.first_attempts else None,
         }
 
 
@@ -148,6 +151,7 @@ class RolloutWorker:
             rewards, dones, truncs = [], [], []
             for index, (env, answer) in enumerate(zip(self.envs, answers)):
                 text = decode(answer)
+                first_attempt = not any(turn.role == "assistant" for turn in self.conversations[index].turns)
                 observation, reward, terminated, truncated, info = env.step(text)
                 if "Recognized Cards" in info:
                     stats.recognitions.append(bool(info["Recognized Cards"]))
@@ -158,6 +162,11 @@ class RolloutWorker:
                     reward = float(reward) + float(closing_reward)
                 done = bool(terminated or truncated)
                 self.returns[index] += float(reward)
+                if first_attempt:
+                    # Unbiased by the update's window, unlike episode success: every first attempt is a fresh
+                    # decision point, whereas the episodes that end inside a window favour short ones.
+                    stats.first_attempts += 1
+                    stats.first_attempt_hits += float(reward) > 0
                 rewards.append(float(reward))
                 dones.append(done)
                 truncs.append(bool(truncated and not terminated))

@@ -64,7 +64,8 @@ def _aggregate(engine, stats: RolloutStats) -> dict[str, Any]:
     parts = engine.all_gather_objects({"steps": stats.env_steps, "episodes": stats.episodes,
                                        "successes": stats.successes, "rewards": stats.episode_rewards,
                                        "recognitions": stats.recognitions, "generated": stats.generated_tokens,
-                                       "prompt": stats.prompt_tokens})
+                                       "prompt": stats.prompt_tokens, "first": stats.first_attempts,
+                                       "first_hits": stats.first_attempt_hits})
     total = RolloutStats()
     for part in parts:
         total.env_steps += part["steps"]
@@ -74,6 +75,8 @@ def _aggregate(engine, stats: RolloutStats) -> dict[str, Any]:
         total.recognitions += part["recognitions"]
         total.generated_tokens += part["generated"]
         total.prompt_tokens += part["prompt"]
+        total.first_attempts += part["first"]
+        total.first_attempt_hits += part["first_hits"]
     return {"env_steps": total.env_steps, "generated_tokens": total.generated_tokens, **total.summary()}
 
 
@@ -220,7 +223,7 @@ def _evaluate(config: PPOTrainConfig, loaded, policy: PolicyWithValue, engine, u
     results: dict[str, Any] = {}
     if engine.rank == 0:
         with torch.random.fork_rng(devices=[]):
-            results = periodic_eval(loaded, policy.backbone, config.experiment.env_config, update=update,
+            results = periodic_eval(loaded, config.experiment.env_config, update=update,
                                     out_dir=Path(config.experiment.output_dir) / "evals",
                                     episodes=config.options.eval_episodes, seed=config.experiment.seed,
                                     max_new_tokens=config.max_new_tokens)
