@@ -16,6 +16,7 @@ import torch
 
 from trainers.models.loader import load_model
 from trainers.ppo.rollout import RolloutSettings, RolloutWorker
+from trainers.ppo.sampling import sample_answers
 from trainers.ppo.storage import RolloutStorage
 from trainers.ppo.value_head import PolicyWithValue
 
@@ -37,6 +38,21 @@ def measure(loaded, policy, envs: int, rounds: int, batched: bool, seed: int) ->
             "tokens_per_s": stats.generated_tokens / seconds}
 
 
+def measure_generation(loaded, policy, envs: int, batched: bool, seed: int) -> dict:
+    """Sampling alone (no scoring forward, no environment): the first prompts of `envs` fresh episodes."""
+    worker = RolloutWorker(GP, envs, seed)
+    worker.reset_all()
+    prompts = worker._prompts(loaded)
+    torch.manual_seed(seed)
+    started = time.perf_counter()
+    answers = sample_answers(loaded, policy.backbone, prompts, temperature=0.7, top_p=1.0, max_new_tokens=64,
+                             batch_size=None if batched else 1)
+    seconds = time.perf_counter() - started
+    tokens = sum(len(a) for a in answers)
+    return {"mode": ("batched" if batched else "one at a time") + " (generation only)", "env_steps": len(answers),
+            "tokens": tokens, "seconds": seconds, "steps_per_s": len(answers) / seconds, "tokens_per_s": tokens / seconds}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None)
@@ -56,14 +72,16 @@ def main() -> None:
     loaded = load_model(args.model, device="cuda" if torch.cuda.is_available() else "cpu", for_training=True)
     policy = PolicyWithValue(loaded.model)
     rows = [measure(loaded, policy, args.envs, args.rounds, batched, args.seed) for batched in (True, False)]
+    generation = [measure_generation(loaded, policy, args.envs, batched, args.seed) for batched in (True, False)]
     print(f"model={args.model} envs={args.envs} rounds={args.rounds} threads={args.threads} "
           f"device={loaded.device}")
-    print(f"{'mode':<14} {'env steps':>9} {'tokens':>7} {'seconds':>8} {'steps/s':>8} {'tokens/s':>9}")
-    for row in rows:
-        print(f"{row['mode']:<14} {row['env_steps']:>9} {row['tokens']:>7} {row['seconds']:>8.2f} "
-              f"{row['steps_per_s']:>8.2f} {row['tokens_per_s']:>9.1f}")
-    print(f"speed-up: {rows[0]['steps_per_s'] / rows[1]['steps_per_s']:.1f}x env steps/s, "
-          f"{rows[0]['tokens_per_s'] / rows[1]['tokens_per_s']:.1f}x tokens/s")
+    print(f"{'mode':<34} {'samples':>7} {'tokens':>7} {'seconds':>8} {'samples/s':>9} {'tokens/s':>9}")
+    for row in rows + generation:
+        print(f"{row['mode']:<34} {row['env_steps']:>7} {row['tokens']:>7} {row['seconds']:>8.2f} "
+              f"{row['steps_per_s']:>9.2f} {row['tokens_per_s']:>9.1f}")
+    for label, (fast, slow) in (("rollout (sample + score + step)", rows), ("generation only", generation)):
+        print(f"speed-up, {label}: {fast['steps_per_s'] / slow['steps_per_s']:.1f}x env steps/s, "
+              f"{fast['tokens_per_s'] / slow['tokens_per_s']:.1f}x tokens/s")
 
 
 if __name__ == "__main__":

@@ -186,6 +186,7 @@ class RolloutWorker:
         # Bootstrap values of the states after the last round (ignored where the last step ended an episode).
         prompts = self._prompts(loaded)
         bootstrap = [Transition(p.ids, [], [], p.extra_inputs) for p in prompts]
+        self.last_bootstrap = bootstrap
         stats.bootstrap_tokens = sum(len(p.ids) for p in prompts)
         _, next_values = self.evaluate(policy, bootstrap, settings.temperature, pad_id, settings.forward_batch_size)
         policy.train(was_training)

@@ -24,7 +24,7 @@ from trainers.ppo.engine import DeepSpeedTrainEngine, PlainEngine, deepspeed_con
 from trainers.ppo.rollout import RolloutSettings, RolloutStats, RolloutWorker
 from trainers.ppo.run_log import RunLog
 from trainers.ppo.storage import RolloutStorage
-from trainers.ppo.update import UpdateSettings, ppo_update
+from trainers.ppo.update import UpdateSettings, critic_warmup, ppo_update
 from trainers.ppo.value_head import PolicyWithValue, ValueHead, hidden_size_of
 
 Reporter = Callable[[str, dict[str, Any]], None]
@@ -103,8 +103,9 @@ def train(config: PPOTrainConfig, model_source: str, reporter: Reporter | None =
         value_head.load_state_dict(torch.load(checkpoint / "value_head.pt", weights_only=True))
     policy = PolicyWithValue(loaded.model, value_head.to(dtype=next(loaded.model.parameters()).dtype))
     opt_cfg = x.optimizer_config
-    optimizer = torch.optim.Adam(policy.parameters(), lr=opt_cfg.init_lr, eps=opt_cfg.eps,
-                                 weight_decay=opt_cfg.weight_decay)
+    groups = [{"params": list(policy.backbone.parameters())},
+              {"params": list(policy.value_head.parameters()), "lr": opt_cfg.value_head_lr or opt_cfg.init_lr}]
+    optimizer = torch.optim.Adam(groups, lr=opt_cfg.init_lr, eps=opt_cfg.eps, weight_decay=opt_cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=opt_cfg.lr_max_steps, eta_min=opt_cfg.end_lr)
     max_grad_norm = x.ppo_config.max_grad_norm
     if o.deepspeed:
@@ -168,6 +169,14 @@ def train(config: PPOTrainConfig, model_source: str, reporter: Reporter | None =
             storage.finish(next_values, returns_cfg.gamma, returns_cfg.gae_lambda, returns_cfg.use_gae,
                            returns_cfg.use_proper_time_limits)
             learning_rate = scheduler.get_last_lr()[0]
+            warmup_loss = None
+            if update == 1 and x.ppo_config.critic_warmup_epochs > 0:
+                warmup_loss = critic_warmup(engine, storage, x.ppo_config.critic_warmup_epochs,
+                                            x.ppo_config.mini_batch_size, loaded.pad_token_id, opt_cfg.value_head_lr or opt_cfg.init_lr, shuffler)
+                next_values = _refresh_values(worker, policy, storage, generation.temperature, loaded.pad_token_id,
+                                              o.forward_batch_size)
+                storage.finish(next_values, returns_cfg.gamma, returns_cfg.gae_lambda, returns_cfg.use_gae,
+                               returns_cfg.use_proper_time_limits)
             losses = ppo_update(engine, storage, update_settings, loaded.pad_token_id, shuffler)
             scheduler.step()
             tokens = update_tokens(storage, x.ppo_config.ppo_epoch, image_tokens, stats.bootstrap_tokens)
@@ -185,6 +194,7 @@ def train(config: PPOTrainConfig, model_source: str, reporter: Reporter | None =
                 "clip_fraction": mean_losses[3], "ratio_guard_fraction": losses["ratio_guard"],
                 "grad_norm": losses["grad_norm"], "optimizer_steps": losses["optimizer_steps"],
                 "explained_variance": losses["explained_variance"], "learning_rate": learning_rate,
+                "critic_warmup_loss": warmup_loss,
                 "compute_flops": compute["compute_flops"], "compute_gflops": compute["compute_flops"] / 1e9,
                 "flops_train": compute["flops_train"], "flops_rollout": compute["flops_rollout"],
                 "tokens_train": compute["tokens_train"], "tokens_buffer": compute["tokens_buffer"],
@@ -208,6 +218,17 @@ def train(config: PPOTrainConfig, model_source: str, reporter: Reporter | None =
     finally:
         run_log.close()
     return record
+
+
+def _refresh_values(worker, policy, storage: RolloutStorage, temperature: float, pad_id: int,
+                    batch_size: int) -> torch.Tensor:
+    """Re-score the buffer's values with the warmed-up critic (log-probs unchanged); returns the new bootstrap
+    values."""
+    flat = [tr for row in storage.transitions for tr in row]
+    _, values = worker.evaluate(policy, flat, temperature, pad_id, batch_size)
+    storage.values = values.view(storage.rounds, storage.num_envs)
+    _, next_values = worker.evaluate(policy, worker.last_bootstrap, temperature, pad_id, batch_size)
+    return next_values
 
 
 def _checksum(module: torch.nn.Module) -> float:

@@ -67,3 +67,33 @@ def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float |
     if variance.item() == 0:
         return None
     return float(1 - torch.var(target - predicted) / variance)
+
+
+def critic_warmup(engine, storage: RolloutStorage, epochs: int, mini_batch_size: int, pad_id: int, lr: float,
+                  generator: torch.Generator) -> float | None:
+    """Fit the value head alone (backbone frozen, so its inputs are computed once) to the rollout's returns;
+    returns the last epoch's mean squared error. Gradients are averaged over ranks, so every rank keeps the
+    same value head."""
+    if epochs <= 0:
+        return None
+    policy = engine.module
+    head = policy.value_head
+    flat = list(range(storage.rounds * storage.num_envs))
+    with torch.no_grad():
+        features = torch.cat([policy.last_prompt_hidden(storage.gather(flat[i:i + 16])["transitions"], pad_id)
+                              for i in range(0, len(flat), 16)]).to(head.net[0].weight.dtype)
+    targets = storage.returns.flatten()
+    optimizer = torch.optim.Adam(head.parameters(), lr=lr)
+    losses: list[float] = []
+    for _ in range(epochs):
+        losses = []
+        for indices in storage.minibatches(mini_batch_size, generator):
+            values = head(features[indices]).float().cpu()
+            loss = ((values - targets[indices]) ** 2).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            for parameter in head.parameters():
+                parameter.grad = engine.all_reduce_mean(parameter.grad.cpu()).to(parameter.grad)
+            optimizer.step()
+            losses.append(loss.item())
+    return sum(losses) / len(losses)

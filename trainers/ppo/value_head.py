@@ -80,6 +80,18 @@ class PolicyWithValue(nn.Module):
             log_probs[i], values[i] = lp[0], v[0]
         return torch.stack(log_probs), torch.stack(values)  # type: ignore[arg-type]
 
+    def last_prompt_hidden(self, samples: list[Transition], pad_id: int) -> torch.Tensor:
+        """(B, hidden): the last-layer hidden state at each sample's last prompt token (the critic's input)."""
+        rows = []
+        for sample in samples:
+            ids = torch.tensor([sample.prompt_ids], device=next(self.backbone.parameters()).device)
+            inputs: dict[str, Any] = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+            if sample.extra_inputs:
+                inputs.update(_extend_per_token_inputs(sample.extra_inputs, ids.shape[1], ids.device))
+            outputs = self.backbone(**inputs, output_hidden_states=True, use_cache=False)
+            rows.append(outputs.hidden_states[-1][0, -1])
+        return torch.stack(rows)
+
     def _forward_batch(self, samples: list[Transition], temperature: float, pad_id: int):
         device = next(self.backbone.parameters()).device
         lengths = [len(s.prompt_ids) + len(s.answer_ids) for s in samples]
