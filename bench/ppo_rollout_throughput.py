@@ -1,7 +1,7 @@
 """Rollout throughput: batched rollouts (all environments in one left-padded generate call) against
 one-sample-at-a-time generation (the published design), on the same model, environments and seeds.
 
-    PYTHONPATH=. python bench/ppo_rollout_throughput.py [--model PATH_OR_ID] [--envs 16] [--rounds 3]
+    PYTHONPATH=. python bench/ppo_rollout_throughput.py [--model PATH_OR_ID] [--envs 32] [--rounds 2]
 
 Prints env steps/s and generated tokens/s of each mode and the speed-up. Default model: the cached SFT init of
 the built-in tiny model that `sftvsrl ppo --env gp` uses (built on first use), else `--model tiny-llama`.
@@ -56,8 +56,8 @@ def measure_generation(loaded, policy, envs: int, batched: bool, seed: int) -> d
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None)
-    parser.add_argument("--envs", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--envs", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

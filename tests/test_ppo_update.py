@@ -96,3 +96,21 @@ def test_thought_tokens_are_weighted(loaded):
         lp, _ = policy([full, unweighted, action_only], 1.0, loaded.pad_token_id)
     thought = lp[1] - lp[2]
     assert lp[0].item() == pytest.approx((0.5 * thought + lp[2]).item(), abs=1e-4)
+
+
+def test_critic_warmup_fits_returns_without_touching_the_policy(loaded):
+    from trainers.ppo.update import critic_warmup
+
+    policy = _policy(loaded)
+    transitions = [_transition(loaded, GOOD), _transition(loaded, BAD)]
+    transitions[1].prompt_ids = transitions[1].prompt_ids + transitions[0].answer_ids[:3]  # another state
+    storage = _storage(policy, transitions, [5.0, -3.0], loaded.pad_token_id)
+    backbone_before = {n: p.clone() for n, p in policy.backbone.named_parameters()}
+    engine = PlainEngine(policy, torch.optim.Adam(policy.parameters()), 1, 1.0)
+    error = critic_warmup(engine, storage, epochs=200, mini_batch_size=2, pad_id=loaded.pad_token_id, lr=1e-2,
+                          generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        _, values = policy(transitions, 1.0, loaded.pad_token_id)
+    assert error < 0.5
+    assert torch.allclose(values, storage.returns[0], atol=0.5)
+    assert all(torch.equal(p, backbone_before[n]) for n, p in policy.backbone.named_parameters())
