@@ -90,3 +90,23 @@ def test_virl_l_run_on_a_synthetic_city(tmp_path):
 def test_virl_without_model_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(cli, ["ppo", "--env", "virl", "--output-dir", str(tmp_path)])
     assert result.exit_code == 2 and "--env virl needs --model" in result.output
+
+
+def test_custom_prompt_template_and_unknown_model(tmp_path):
+    template = tmp_path / "template.txt"
+    template.write_text('Cards {cards}. Make {target_points}. Answer as {"formula": "..."}\n', encoding="utf-8")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["ppo", "--model", "tiny-llama", "--output-dir", str(out), *TINY_RUN,
+                                      "--num_updates=1", f"--prompt_config.template_path={template}"])
+    assert result.exit_code == 0, result.output
+    assert read_log(out / "log.jsonl")[0]["total_env_steps"] == 4
+
+    bad = tmp_path / "bad.txt"
+    bad.write_text("Cards {hand}", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["ppo", "--model", "tiny-llama", "--output-dir", str(tmp_path / "bad"),
+                                      *TINY_RUN, f"--prompt_config.template_path={bad}"])
+    assert result.exit_code == 2 and "hand" in result.output
+
+    result = CliRunner().invoke(cli, ["ppo", "--model", str(tmp_path / "no-such-model"), "--output-dir",
+                                      str(tmp_path / "x"), *TINY_RUN])
+    assert result.exit_code == 2 and "model folder not found" in result.output

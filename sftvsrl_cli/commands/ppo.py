@@ -27,7 +27,8 @@ def _format_update(record: dict) -> str:
         return "-" if value is None else format(value, fmt)
 
     line = (f"update={record['update']} env_steps={record['total_env_steps']} episodes={record['episodes']} "
-            f"success={show('success_rate', '.3f')} first_try={show('first_attempt_accuracy', '.3f')} reward={show('episode_reward_mean', '.2f')}"
+            f"success={show('success_rate', '.3f')} first_try={show('first_attempt_accuracy', '.3f')} "
+            f"reward={show('episode_reward_mean', '.2f')}"
             f"±{show('episode_reward_std', '.2f')} v_loss={show('value_loss', '.4f')} "
             f"pg_loss={show('policy_loss', '.4f')} kl={show('approx_kl', '.4f')} "
             f"clip={show('clip_fraction', '.3f')} lr={show('learning_rate', '.2e')} "
@@ -105,7 +106,10 @@ def command(output: Output, env_name, variant, model, output_dir, eval_every, ev
     # Libraries (DeepSpeed's accelerator probe, ...) print to stdout; keep stdout for the result alone.
     with contextlib.redirect_stdout(sys.stderr):
         source, init_flops = resolve_policy_init(config, output if rank0 else None)
-        record = _train(output, config, source, init_flops, rank0, json_)
+        try:
+            record = _train(output, config, source, init_flops, rank0, json_)
+        except OSError as error:  # an unknown hub id offline, an unreadable checkpoint, a full disk
+            raise CommandError(str(error).splitlines()[0] if str(error) else type(error).__name__) from None
     if not rank0:
         return
     summary = {"output_dir": experiment.output_dir, "log": os.path.join(experiment.output_dir, "log.jsonl"),

@@ -59,6 +59,42 @@ def _device(world_size: int) -> str:
     return "cpu"
 
 
+def _build_learner(config: PPOTrainConfig, loaded, checkpoint: Path | None):
+    """(actor-critic, optimisation engine, lr scheduler); the value head restored from `checkpoint` if any."""
+    x, o = config.experiment, config.options
+    seed_everything(x.seed)  # identical value-head init on every rank
+    value_head = ValueHead(hidden_size_of(loaded.model))
+    if checkpoint:
+        value_head.load_state_dict(torch.load(checkpoint / "value_head.pt", weights_only=True))
+    policy = PolicyWithValue(loaded.model, value_head.to(dtype=next(loaded.model.parameters()).dtype))
+    opt_cfg = x.optimizer_config
+    groups = [{"params": list(policy.backbone.parameters())},
+              {"params": list(policy.value_head.parameters()), "lr": opt_cfg.value_head_lr or opt_cfg.init_lr}]
+    optimizer = torch.optim.Adam(groups, lr=opt_cfg.init_lr, eps=opt_cfg.eps, weight_decay=opt_cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=opt_cfg.lr_max_steps, eta_min=opt_cfg.end_lr)
+    max_grad_norm = x.ppo_config.max_grad_norm
+    if o.deepspeed:
+        bf16 = next(loaded.model.parameters()).dtype == torch.bfloat16
+        ds_config = deepspeed_config(o.deepspeed, config.grad_accum, max_grad_norm, bf16, o.offload_optimizer)
+        return policy, DeepSpeedTrainEngine(policy, optimizer, ds_config), scheduler
+    return policy, PlainEngine(policy, optimizer, config.grad_accum, max_grad_norm), scheduler
+
+
+def _prompt_template(experiment) -> str | None:
+    """prompt_config.template_path loaded and checked against the environment's template variables."""
+    path = experiment.prompt_config.template_path
+    if not path:
+        return None
+    from envs.prompt_templates import load_template
+    from envs.registry import VIRL_ID
+
+    if experiment.env_config.get("id") == VIRL_ID:
+        from envs.virl.prompts import TEMPLATE_VARIABLES
+    else:
+        from envs.general_points.prompts import TEMPLATE_VARIABLES
+    return load_template(path, TEMPLATE_VARIABLES)
+
+
 def _aggregate(engine, stats: RolloutStats) -> dict[str, Any]:
     """Rollout statistics over every rank."""
     parts = engine.all_gather_objects({"steps": stats.env_steps, "episodes": stats.episodes,
@@ -86,6 +122,7 @@ def train(config: PPOTrainConfig, model_source: str, reporter: Reporter | None =
     from trainers.models.loader import load_model
 
     x, o = config.experiment, config.options
+    opt_cfg = x.optimizer_config
     world_size = launched_world_size()
     if world_size > 1 and not o.deepspeed:
         raise ValueError(f"{world_size} ranks were launched: pass --deepspeed zero2 (or a DeepSpeed config)")
@@ -97,30 +134,10 @@ def train(config: PPOTrainConfig, model_source: str, reporter: Reporter | None =
     loaded = load_model(str(checkpoint / "policy") if checkpoint else model_source, dtype=o.dtype,
                         device=_device(world_size), for_training=True)
     set_cpu_threads(loaded.model, o.cpu_threads)
-    seed_everything(x.seed)  # identical value-head init on every rank
-    value_head = ValueHead(hidden_size_of(loaded.model))
-    if checkpoint:
-        value_head.load_state_dict(torch.load(checkpoint / "value_head.pt", weights_only=True))
-    policy = PolicyWithValue(loaded.model, value_head.to(dtype=next(loaded.model.parameters()).dtype))
-    opt_cfg = x.optimizer_config
-    groups = [{"params": list(policy.backbone.parameters())},
-              {"params": list(policy.value_head.parameters()), "lr": opt_cfg.value_head_lr or opt_cfg.init_lr}]
-    optimizer = torch.optim.Adam(groups, lr=opt_cfg.init_lr, eps=opt_cfg.eps, weight_decay=opt_cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=opt_cfg.lr_max_steps, eta_min=opt_cfg.end_lr)
-    max_grad_norm = x.ppo_config.max_grad_norm
-    if o.deepspeed:
-        bf16 = next(loaded.model.parameters()).dtype == torch.bfloat16
-        ds_config = deepspeed_config(o.deepspeed, config.grad_accum, max_grad_norm, bf16, o.offload_optimizer)
-        engine: Any = DeepSpeedTrainEngine(policy, optimizer, ds_config)
-    else:
-        engine = PlainEngine(policy, optimizer, config.grad_accum, max_grad_norm)
+    policy, engine, scheduler = _build_learner(config, loaded, checkpoint)
     rank = engine.rank
 
-    template = None
-    if x.prompt_config.template_path:
-        from envs.prompt_templates import load_template
-
-        template = load_template(x.prompt_config.template_path)
+    template = _prompt_template(x)
     worker = RolloutWorker(x.env_config, x.num_envs, x.seed, rank, template, x.prompt_config.enable_verification)
     shuffler = torch.Generator().manual_seed(x.seed * 7919 + rank)
     seed_everything(x.seed + 1000003 * rank)  # each rank samples its own answers
@@ -172,7 +189,8 @@ def train(config: PPOTrainConfig, model_source: str, reporter: Reporter | None =
             warmup_loss = None
             if update == 1 and x.ppo_config.critic_warmup_epochs > 0:
                 warmup_loss = critic_warmup(engine, storage, x.ppo_config.critic_warmup_epochs,
-                                            x.ppo_config.mini_batch_size, loaded.pad_token_id, opt_cfg.value_head_lr or opt_cfg.init_lr, shuffler)
+                                            x.ppo_config.mini_batch_size, loaded.pad_token_id,
+                                            opt_cfg.value_head_lr or opt_cfg.init_lr, shuffler)
                 next_values = _refresh_values(worker, policy, storage, generation.temperature, loaded.pad_token_id,
                                               o.forward_batch_size)
                 storage.finish(next_values, returns_cfg.gamma, returns_cfg.gae_lambda, returns_cfg.use_gae,
