@@ -38,11 +38,11 @@ def tiny_model_for(language_only: bool) -> str:
 
 
 def init_folder(model_name: str, env_kwargs: Any, recipe: TinyInitRecipe) -> Path:
-    from trainers.models.builtin import cache_dir
+    from trainers.models.builtin import VERSIONS, cache_dir
 
     task = "gp-l" if env_kwargs.language_only else "gp-vl"
     rule = "face10" if env_kwargs.treat_face_cards_as_10 else "ordinal"
-    name = (f"{model_name}-{task}-{rule}-t{env_kwargs.target_points}-n{recipe.records}-s{recipe.steps}"
+    name = (f"{model_name}-b{VERSIONS[model_name]}-{task}-{rule}-t{env_kwargs.target_points}-n{recipe.records}-s{recipe.steps}"
             f"-seed{recipe.seed}-v{INIT_VERSION}")
     return cache_dir() / "ppo-init" / name
 
