@@ -42,8 +42,8 @@ def init_folder(model_name: str, env_kwargs: Any, recipe: TinyInitRecipe) -> Pat
 
     task = "gp-l" if env_kwargs.language_only else "gp-vl"
     rule = "face10" if env_kwargs.treat_face_cards_as_10 else "ordinal"
-    name = (f"{model_name}-b{VERSIONS[model_name]}-{task}-{rule}-t{env_kwargs.target_points}-n{recipe.records}-s{recipe.steps}"
-            f"-seed{recipe.seed}-v{INIT_VERSION}")
+    name = (f"{model_name}-b{VERSIONS[model_name]}-{task}-{rule}-t{env_kwargs.target_points}-n{recipe.records}"
+            f"-s{recipe.steps}-seed{recipe.seed}-v{INIT_VERSION}")
     return cache_dir() / "ppo-init" / name
 
 
