@@ -31,8 +31,9 @@ test-all: setup
 
 bench: setup
 	$(PY) bench/gp_env_throughput.py
-	$(PY) bench/eval_throughput.py
 	$(PY) bench/virl_throughput.py
+	$(PY) bench/eval_throughput.py
+	$(PY) bench/ppo_rollout_throughput.py
 
 clean:
 	rm -rf $(VENV) outputs

@@ -17,9 +17,10 @@ from sftvsrl_cli.console import Output
 # command name -> module under sftvsrl_cli.commands. A command appears here once it really works.
 SUBCOMMANDS: dict[str, str] = {
     "download": "download",
-    "gen-data": "gen_data",
     "eval": "eval",
     "eval-api": "eval_api",
+    "gen-data": "gen_data",
+    "ppo": "ppo",
     "recog": "recog",
     "report": "report",
     "sft": "sft",

@@ -1,0 +1,1 @@
+"""Trainers: SFT and PPO post-training of (vision-)language models."""

@@ -50,6 +50,10 @@ class PPOConfig:
     use_entropy_bonus: bool = False
     """The published loss has no entropy term although entropy_coef is set; True adds it."""
     max_grad_norm: float = 0.01
+    critic_warmup_epochs: int = 0
+    """PPO: epochs fitting the fresh value head alone on the first rollout's returns before any policy update
+    (0, as published). A random critic gives early attempts of a failing episode the most negative advantages
+    and late ones positive advantages, whatever their answers; warming it up removes that bias."""
 
 
 @dataclass
@@ -59,6 +63,8 @@ class OptimizerConfig:
     weight_decay: float = 0.0
     lr_max_steps: int = 100
     end_lr: float = 1e-9
+    value_head_lr: float | None = None
+    """PPO: learning rate of the freshly initialised value head (None: init_lr, as published)."""
 
 
 @dataclass

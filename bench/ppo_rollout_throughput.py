@@ -1,0 +1,88 @@
+"""Rollout throughput: batched rollouts (all environments in one left-padded generate call) against
+one-sample-at-a-time generation (the published design), on the same model, environments and seeds.
+
+    PYTHONPATH=. python bench/ppo_rollout_throughput.py [--model PATH_OR_ID] [--envs 32] [--rounds 2]
+
+Prints env steps/s and generated tokens/s of each mode and the speed-up. Default model: the cached SFT init of
+the built-in tiny model that `sftvsrl ppo --env gp` uses (built on first use), else `--model tiny-llama`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from trainers.models.loader import load_model
+from trainers.ppo.rollout import RolloutSettings, RolloutWorker
+from trainers.ppo.sampling import sample_answers
+from trainers.ppo.storage import RolloutStorage
+from trainers.ppo.value_head import PolicyWithValue
+
+GP = {"id": "gym_cards/GeneralPoint-oneline-v0"}
+
+
+def measure(loaded, policy, envs: int, rounds: int, batched: bool, seed: int) -> dict:
+    worker = RolloutWorker(GP, envs, seed)
+    settings = RolloutSettings(temperature=0.7, top_p=1.0, max_new_tokens=64, thought_prob_coef=0.5,
+                               action_fields=["formula"], generation_batch_size=None if batched else 1,
+                               forward_batch_size=envs if batched else 1)
+    worker.reset_all()  # build the solution table outside the timing
+    torch.manual_seed(seed)
+    started = time.perf_counter()
+    stats, _ = worker.collect(loaded, policy, RolloutStorage(rounds, envs), settings)
+    seconds = time.perf_counter() - started
+    return {"mode": "batched" if batched else "one at a time", "env_steps": stats.env_steps,
+            "tokens": stats.generated_tokens, "seconds": seconds, "steps_per_s": stats.env_steps / seconds,
+            "tokens_per_s": stats.generated_tokens / seconds}
+
+
+def measure_generation(loaded, policy, envs: int, batched: bool, seed: int) -> dict:
+    """Sampling alone (no scoring forward, no environment): the first prompts of `envs` fresh episodes."""
+    worker = RolloutWorker(GP, envs, seed)
+    worker.reset_all()
+    prompts = worker._prompts(loaded)
+    torch.manual_seed(seed)
+    started = time.perf_counter()
+    answers = sample_answers(loaded, policy.backbone, prompts, temperature=0.7, top_p=1.0, max_new_tokens=64,
+                             batch_size=None if batched else 1)
+    seconds = time.perf_counter() - started
+    tokens = sum(len(a) for a in answers)
+    return {"mode": ("batched" if batched else "one at a time") + " (generation only)", "env_steps": len(answers),
+            "tokens": tokens, "seconds": seconds, "steps_per_s": len(answers) / seconds, "tokens_per_s": tokens / seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--envs", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.model is None:
+        from envs.registry import env_kwargs
+        from trainers.ppo.init_model import TinyInitRecipe, build_tiny_init, init_folder
+
+        folder = init_folder("tiny-llama", env_kwargs(GP), TinyInitRecipe())
+        build_tiny_init(folder, env_kwargs(GP), TinyInitRecipe())
+        args.model = str(folder)
+    loaded = load_model(args.model, device="cuda" if torch.cuda.is_available() else "cpu", for_training=True)
+    policy = PolicyWithValue(loaded.model)
+    rows = [measure(loaded, policy, args.envs, args.rounds, batched, args.seed) for batched in (True, False)]
+    generation = [measure_generation(loaded, policy, args.envs, batched, args.seed) for batched in (True, False)]
+    print(f"model={args.model} envs={args.envs} rounds={args.rounds} threads={args.threads} "
+          f"device={loaded.device}")
+    print(f"{'mode':<34} {'samples':>7} {'tokens':>7} {'seconds':>8} {'samples/s':>9} {'tokens/s':>9}")
+    for row in rows + generation:
+        print(f"{row['mode']:<34} {row['env_steps']:>7} {row['tokens']:>7} {row['seconds']:>8.2f} "
+              f"{row['steps_per_s']:>9.2f} {row['tokens_per_s']:>9.1f}")
+    for label, (fast, slow) in (("rollout (sample + score + step)", rows), ("generation only", generation)):
+        print(f"speed-up, {label}: {fast['steps_per_s'] / slow['steps_per_s']:.1f}x env steps/s, "
+              f"{fast['tokens_per_s'] / slow['tokens_per_s']:.1f}x tokens/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""`sftvsrl ppo`: PPO on multi-turn verifier episodes (the paper's RL), single process or DeepSpeed ranks."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+import click
+
+from sftvsrl_cli.config import load_config
+from sftvsrl_cli.config.schema import ExperimentConfig
+from sftvsrl_cli.console import Output
+from sftvsrl_cli.options import (OVERRIDE_CONTEXT, CommandError, config_options, friendly_errors, json_option,
+                                  seed_option)
+
+# (env, variant) -> packaged config: the published hyperparameters for a given model, and CPU-sized defaults
+# for the built-in tiny model.
+PUBLISHED_CONFIGS = {("gp", "l"): "gp/rl_gp_l", ("gp", "vl"): "gp/rl_gp_vl", ("virl", "l"): "virl/rl_virl_l",
+                     ("virl", "vl"): "virl/rl_virl_vl"}
+TINY_CONFIGS = {("gp", "l"): "ppo/tiny_gp_l", ("gp", "vl"): "ppo/tiny_gp_vl"}
+
+
+def _format_update(record: dict) -> str:
+    def show(key: str, fmt: str) -> str:
+        value = record.get(key)
+        return "-" if value is None else format(value, fmt)
+
+    line = (f"update={record['update']} env_steps={record['total_env_steps']} episodes={record['episodes']} "
+            f"success={show('success_rate', '.3f')} first_try={show('first_attempt_accuracy', '.3f')} "
+            f"reward={show('episode_reward_mean', '.2f')}"
+            f"±{show('episode_reward_std', '.2f')} v_loss={show('value_loss', '.4f')} "
+            f"pg_loss={show('policy_loss', '.4f')} kl={show('approx_kl', '.4f')} "
+            f"clip={show('clip_fraction', '.3f')} lr={show('learning_rate', '.2e')} "
+            f"gflops={show('compute_gflops', '.1f')} tok/s={show('tokens_per_second', '.0f')}")
+    if record.get("recognition_accuracy") is not None:
+        line += f" recog={record['recognition_accuracy']:.3f}"
+    evals = {k: v for k, v in record.items() if k.startswith("eval/") and k.endswith("/success")}
+    for key, value in evals.items():
+        line += f" {key.removeprefix('eval/').removesuffix('/success')}={value:.3f}"
+    return line
+
+
+@click.command("ppo", context_settings=OVERRIDE_CONTEXT)
+@click.option("--env", "env_name", type=click.Choice(["gp", "virl"]), default="gp", show_default=True,
+              help="Environment (GeneralPoints or V-IRL navigation).")
+@click.option("--variant", type=click.Choice(["l", "vl"]), default=None, help="Text (l, default) or vision (vl).")
+@click.option("--model", default=None, metavar="PATH_OR_ID",
+              help="Policy init (folder, hub id, tiny-llama, tiny-mllama). Default: the built-in tiny model after "
+                   "its own cached SFT initialisation.")
+@click.option("--output-dir", default=None, help="Run folder (log.jsonl, config.yaml, checkpoints/, evals/).")
+@click.option("--eval-every", type=click.IntRange(min=0), default=None,
+              help="Evaluate on the task's ID and OOD splits every K updates (0: never).")
+@click.option("--eval-episodes", type=click.IntRange(min=1), default=None, help="Episodes per split and evaluation.")
+@click.option("--deepspeed", "deepspeed_config", default=None, metavar="zero2|FILE",
+              help="Train under DeepSpeed (ZeRO-2 built in, or a JSON config); launch ranks with deepspeed, "
+                   "torchrun or accelerate launch.")
+@click.option("--offload-optimizer", is_flag=True, help="DeepSpeed: keep the optimizer state on the CPU (paper).")
+@click.option("--resume", is_flag=True, help="Continue from the latest complete checkpoint in the output folder.")
+@click.option("--dtype", default=None, help="Model dtype (default bf16 on CUDA, fp32 on CPU).")
+@click.option("--cpu-threads", type=click.IntRange(min=1), default=None,
+              help="torch threads on a CPU (default: 1 for models under 100M parameters).")
+@seed_option
+@json_option
+@config_options
+@click.pass_obj
+@friendly_errors
+def command(output: Output, env_name, variant, model, output_dir, eval_every, eval_episodes, deepspeed_config,
+            offload_optimizer, resume, dtype, cpu_threads, seed, json_, config_file, overrides) -> None:
+    """Train a policy with PPO on multi-turn verifier episodes; logs one JSON line per update.
+
+    \b
+    sftvsrl ppo --env gp                                   # built-in tiny model, CPU-sized defaults
+    sftvsrl ppo -f gp/rl_gp_l --model_path=PATH --num_updates=20 --output_dir=runs/gp_l
+    deepspeed --num_gpus 8 --no_local_rank --module sftvsrl_cli ppo -f gp/rl_gp_l --model_path=PATH --deepspeed zero2
+    """
+    from trainers.ppo.config import PPORunOptions, PPOTrainConfig
+    from trainers.ppo.init_model import resolve_policy_init
+
+    output.json_mode = json_
+    variant_key = variant or "l"
+    explicit_model = model or _override_value(overrides, "model_path")
+    if config_file is None:
+        if not explicit_model and (env_name, variant_key) not in TINY_CONFIGS:
+            raise CommandError(f"--env {env_name} needs --model: an SFT-initialised checkpoint (e.g. `sftvsrl sft` "
+                               f"on `sftvsrl gen-data --env {env_name}` data); the built-in init covers --env gp")
+        table = PUBLISHED_CONFIGS if explicit_model else TINY_CONFIGS
+        config_file = table[(env_name, variant_key)]
+    options = {
+        "seed": seed,
+        "output_dir": output_dir,
+        "model_path": model,
+    }
+    if variant is not None:
+        options.update({"env_config.language_only": variant == "l", "prompt_config.use_vision": variant == "vl",
+                        "prompt_config.use_language": variant == "l"})
+    experiment = load_config(ExperimentConfig, config_file, overrides, options)
+    run = PPORunOptions(model=experiment.model_path, deepspeed=deepspeed_config, offload_optimizer=offload_optimizer,
+                        resume=resume, dtype=dtype, cpu_threads=cpu_threads)
+    if eval_every is not None:
+        run.eval_every = eval_every
+    if eval_episodes is not None:
+        run.eval_episodes = eval_episodes
+    config = PPOTrainConfig(experiment, run)
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    # Libraries (DeepSpeed's accelerator probe, ...) print to stdout; keep stdout for the result alone.
+    with contextlib.redirect_stdout(sys.stderr):
+        source, init_flops = resolve_policy_init(config, output if rank0 else None)
+        try:
+            record = _train(output, config, source, init_flops, rank0, json_)
+        except OSError as error:  # an unknown hub id offline, an unreadable checkpoint, a full disk
+            raise CommandError(str(error).splitlines()[0] if str(error) else type(error).__name__) from None
+    if not rank0:
+        return
+    summary = {"output_dir": experiment.output_dir, "log": os.path.join(experiment.output_dir, "log.jsonl"),
+               "model": source, **record}
+    if json_:
+        output.result_json(summary)
+    else:
+        output.table("ppo", ["updates", "success_rate", "episode_reward_mean", "compute_gflops", "output_dir"],
+                     [[record.get("update"), record.get("success_rate"), record.get("episode_reward_mean"),
+                       round(record.get("compute_gflops") or 0.0, 1), experiment.output_dir]])
+
+
+def _train(output: Output, config, source: str, init_flops: float, rank0: bool, json_: bool) -> dict:
+    from trainers.ppo.trainer import train
+
+    experiment = config.experiment
+    total_rounds = config.rounds * experiment.num_updates
+    with output.progress("ppo", total=total_rounds if rank0 else None) as bar:
+        def report(kind: str, payload: dict) -> None:
+            if kind == "round":
+                success = payload.get("success_rate")
+                bar.advance(1, description=f"ppo update {payload['update']}/{experiment.num_updates} "
+                                           f"episodes={payload['episodes']} "
+                                           f"success={'-' if success is None else f'{success:.2f}'}")
+            elif not json_:
+                output.info(_format_update(payload))
+
+        return train(config, source, report if rank0 else None, init_flops)
+
+
+def _override_value(overrides, key: str):
+    for token in overrides:
+        body = token.lstrip("-")
+        if body.startswith(key + "="):
+            return body.split("=", 1)[1] or None
+    return None

@@ -1,0 +1,146 @@
+"""The policy a PPO run starts from: the given model, or the built-in tiny model after its own SFT init.
+
+Like the paper's Init checkpoints (RL starts from an SFT-initialised model; without SFT, "all end-to-end RL runs
+fail to improve", section 5.4), `sftvsrl ppo` with no model first fine-tunes the built-in tiny model on
+expert GP answers (gen-data records of the training rule) and caches the result under
+`$SFTVSRL_CACHE_DIR/ppo-init/`; later runs load it. The init is deliberately short so that it answers in the
+right format but leaves room for RL (the paper's init checkpoints are early SFT checkpoints too).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+INIT_VERSION = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class TinyInitRecipe:
+    records: int = 2000
+    steps: int = 400
+    multi_turn_share: float = 0.5
+    """Share of records that open with a wrong attempt and the verifier's message (gen-data --multi-turn);
+    only their final, correct answer is trained on. Without them the tiny model has never seen a feedback
+    turn and degenerates on every retry, which leaves RL's multi-turn episodes nothing to improve."""
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    seed: int = 0
+
+
+def tiny_model_for(language_only: bool) -> str:
+    return "tiny-llama" if language_only else "tiny-mllama"
+
+
+def init_folder(model_name: str, env_kwargs: Any, recipe: TinyInitRecipe) -> Path:
+    from trainers.models.builtin import VERSIONS, cache_dir
+
+    task = "gp-l" if env_kwargs.language_only else "gp-vl"
+    rule = "face10" if env_kwargs.treat_face_cards_as_10 else "ordinal"
+    name = (f"{model_name}-b{VERSIONS[model_name]}-{task}-{rule}-t{env_kwargs.target_points}-n{recipe.records}"
+            f"-s{recipe.steps}-seed{recipe.seed}-v{INIT_VERSION}")
+    return cache_dir() / "ppo-init" / name
+
+
+def resolve_policy_init(config, output=None) -> tuple[str, float]:
+    """(model source, FLOPs of its SFT init): the configured model, or the cached tiny SFT init (built once)."""
+    if config.options.model:
+        return config.options.model, 0.0
+    from envs.registry import GENERAL_POINTS_ID, env_kwargs
+
+    if config.experiment.env_config.get("id") != GENERAL_POINTS_ID:
+        raise ValueError(f"the built-in SFT init covers GeneralPoints only; pass --model for "
+                         f"{config.experiment.env_config.get('id')}")
+    kwargs = env_kwargs(config.experiment.env_config)
+    recipe = TinyInitRecipe(records=config.options.init_sft_records)
+    folder = init_folder(tiny_model_for(kwargs.language_only), kwargs, recipe)
+    if not (folder / "init.json").is_file():
+        if output is not None:
+            output.info(f"SFT-initialising {tiny_model_for(kwargs.language_only)} on {recipe.records} expert "
+                        f"answers ({recipe.steps} steps; cached in {folder})")
+        build_tiny_init(folder, kwargs, recipe)
+    meta = json.loads((folder / "init.json").read_text(encoding="utf-8"))
+    return str(folder), float(meta["train_flops"])
+
+
+def build_tiny_init(folder: Path, env_kwargs: Any, recipe: TinyInitRecipe) -> None:
+    """Build the init checkpoint into `folder` atomically (safe when several processes race)."""
+    from trainers.models.builtin import _file_lock
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(folder.parent / f".{folder.name}.lock"):
+        if (folder / "init.json").is_file():
+            return
+        staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.building-"))
+        try:
+            meta = _sft(staging, env_kwargs, recipe)
+            (staging / "init.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            os.chmod(staging, 0o755)
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.rename(staging, folder)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+
+def _sft(out: Path, env_kwargs: Any, recipe: TinyInitRecipe) -> dict[str, Any]:
+    """Supervised fine-tuning on expert single-turn answers (loss on the assistant tokens only)."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from envs.general_points.sft_data import GPDataSpec, generate_records
+    from trainers.models.chat import collate, encode_conversation
+    from trainers.models.loader import load_model
+
+    loaded = load_model(tiny_model_for(env_kwargs.language_only), device="cpu", for_training=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model on a small CPU: see PPORunOptions.cpu_threads
+    image_dir = out / "images"
+    multi = int(round(recipe.records * recipe.multi_turn_share))
+    records = generate_records(GPDataSpec(num=recipe.records - multi, seed=recipe.seed, env=env_kwargs),
+                               None if env_kwargs.language_only else image_dir / "single")
+    records += generate_records(GPDataSpec(num=multi, seed=recipe.seed + 1, env=env_kwargs, multi_turn=True),
+                                None if env_kwargs.language_only else image_dir / "multi")
+    examples = []
+    for record in records:
+        messages = [{"role": role, "content": text} for role, text in record.turns]
+        images = []
+        if record.image is not None:
+            messages[0]["content"] = [{"type": "image"}, {"type": "text", "text": messages[0]["content"]}]
+            images = [np.asarray(Image.open(image_dir / record.image).convert("RGB"))]
+        example = encode_conversation(loaded, messages, images, with_labels=True)
+        context = encode_conversation(loaded, messages[:-1], images, add_generation_prompt=True)
+        example["labels"][: context["input_ids"].shape[0]] = -100  # train on the final answer only
+        examples.append(example)
+    shutil.rmtree(image_dir, ignore_errors=True)
+    model = loaded.model
+    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.learning_rate, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / 10) * max(0.0, 1 - step / recipe.steps))
+    rng = np.random.default_rng(recipe.seed)
+    tokens = 0
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(recipe.seed)
+        for _ in range(recipe.steps):
+            batch = collate(loaded, [examples[i] for i in rng.choice(len(examples), recipe.batch_size, replace=False)],
+                            "right")
+            loss = model(**batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            tokens += int(batch["attention_mask"].sum())
+    torch.set_num_threads(threads)
+    model.save_pretrained(out)
+    loaded.processor.save_pretrained(out)
+    parameters = sum(p.numel() for p in model.parameters())
+    return {"base": loaded.name, "recipe": dataclasses.asdict(recipe), "final_loss": loss.item(),
+            "train_tokens": tokens, "train_flops": 6.0 * parameters * tokens}

@@ -1,0 +1,84 @@
+"""The rollout buffer of one PPO update: T rounds x E environments of transitions and their statistics.
+
+Each round every environment contributes one transition (one model call: conversation so far -> answer ->
+reward). After the rollout, `finish` computes GAE advantages and returns; `minibatches` yields shuffled index
+batches for the PPO epochs.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+
+from trainers.ppo.ppo_math import compute_gae, normalize_advantages
+from trainers.ppo.value_head import Transition
+
+
+class RolloutStorage:
+    def __init__(self, rounds: int, num_envs: int):
+        self.rounds, self.num_envs = rounds, num_envs
+        self.transitions: list[list[Transition | None]] = [[None] * num_envs for _ in range(rounds)]
+        self.log_probs = torch.zeros(rounds, num_envs)
+        self.values = torch.zeros(rounds, num_envs)
+        self.rewards = torch.zeros(rounds, num_envs)
+        self.dones = torch.zeros(rounds, num_envs)
+        self.truncated = torch.zeros(rounds, num_envs)
+        self.advantages = torch.zeros(rounds, num_envs)
+        self.returns = torch.zeros(rounds, num_envs)
+        self.filled = 0
+
+    def add_round(self, transitions: list[Transition], log_probs: torch.Tensor, values: torch.Tensor,
+                  rewards: list[float], dones: list[bool], truncated: list[bool]) -> None:
+        t = self.filled
+        if t >= self.rounds:
+            raise IndexError(f"rollout storage is full ({self.rounds} rounds)")
+        self.transitions[t] = list(transitions)
+        self.log_probs[t] = log_probs.detach().float().cpu()
+        self.values[t] = values.detach().float().cpu()
+        self.rewards[t] = torch.tensor(rewards, dtype=torch.float32)
+        self.dones[t] = torch.tensor(dones, dtype=torch.float32)
+        self.truncated[t] = torch.tensor(truncated, dtype=torch.float32)
+        self.filled += 1
+
+    def finish(self, next_values: torch.Tensor, gamma: float, gae_lambda: float, use_gae: bool = True,
+               use_proper_time_limits: bool = False) -> None:
+        """Advantages (normalised) and returns; without GAE, lambda = 1 (discounted Monte-Carlo returns)."""
+        if self.filled != self.rounds:
+            raise RuntimeError(f"rollout incomplete: {self.filled} of {self.rounds} rounds")
+        advantages, returns = compute_gae(
+            self.rewards, self.values, self.dones, next_values.detach().float().cpu(), gamma,
+            gae_lambda if use_gae else 1.0, self.truncated if use_proper_time_limits else None,
+        )
+        self.returns = returns
+        self.advantages = normalize_advantages(advantages)
+
+    def flat(self, index: int) -> tuple[int, int]:
+        return divmod(index, self.num_envs)
+
+    def minibatches(self, mini_batch_size: int, generator: torch.Generator) -> Iterator[list[int]]:
+        """Shuffled flat indices (round * E + env), `mini_batch_size` at a time (the last may be shorter)."""
+        order = torch.randperm(self.rounds * self.num_envs, generator=generator).tolist()
+        for start in range(0, len(order), mini_batch_size):
+            yield order[start : start + mini_batch_size]
+
+    def gather(self, indices: list[int]) -> dict:
+        rows, cols = zip(*(self.flat(i) for i in indices))
+        r, c = torch.tensor(rows), torch.tensor(cols)
+        return {
+            "transitions": [self.transitions[i][j] for i, j in zip(rows, cols)],
+            "old_log_probs": self.log_probs[r, c],
+            "old_values": self.values[r, c],
+            "advantages": self.advantages[r, c],
+            "returns": self.returns[r, c],
+        }
+
+    def token_counts(self) -> tuple[int, int]:
+        """(prompt tokens, answer tokens) summed over the buffer."""
+        prompt = answer = 0
+        for row in self.transitions:
+            for tr in row:
+                if tr is not None:
+                    prompt += len(tr.prompt_ids)
+                    answer += len(tr.answer_ids)
+        return prompt, answer
