@@ -1,4 +1,4 @@
-# Fresh-machine entry points. `make demo` sets up .venv and runs the main job on built-in defaults;
+# Fresh-machine entry points. `make demo` sets up .venv and runs the main job (PPO on GP-L) on built-in defaults;
 # `make test` sets up .venv and runs the test suite. Both install everything they need themselves.
 PYTHON ?= python3
 VENV ?= .venv
@@ -19,9 +19,9 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 demo: setup
-	$(VENV)/bin/sftvsrl gen-data --env gp --variant l --num 200 --seed 0 --out $(DEMO_DIR)/gp-l-sft
-	$(VENV)/bin/sftvsrl gen-data --env gp --variant l --ood --num 200 --seed 1 --out $(DEMO_DIR)/gp-l-ood
-	$(VENV)/bin/sftvsrl gen-data --env gp --variant vl --num 8 --seed 0 --out $(DEMO_DIR)/gp-vl-sft
+	# The main job: PPO on GP-L with the built-in tiny model (SFT-initialised and cached on first run).
+	# --resume continues an interrupted demo instead of refusing the existing output folder.
+	$(VENV)/bin/sftvsrl ppo --env gp --output-dir $(DEMO_DIR)/ppo-gp-l --resume
 
 test: setup
 	$(PY) -m pytest -q
