@@ -36,3 +36,11 @@ def load_template(path: str | Path, variables: Iterable[str]) -> str:
 def fill_template(template: str, values: Mapping[str, object]) -> str:
     """Replace `{name}` slots that name a value; leave every other brace alone."""
     return _SLOT.sub(lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), template)
+
+
+FEEDBACK_TEMPLATE = "You failed this trial because {reason}. Please try again in the same format."
+
+
+def feedback_message(verify_info: str) -> str:
+    """The user turn that tells the model why its last attempt failed (the paper's verifier message)."""
+    return fill_template(FEEDBACK_TEMPLATE, {"reason": verify_info})

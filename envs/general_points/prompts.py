@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from envs.general_points.cards import face_card_rule_text
-from envs.prompt_templates import fill_template
+from envs.prompt_templates import feedback_message, fill_template
 
 TEMPLATE_VARIABLES = ("target_points", "face_card_rule", "cards")
 
@@ -34,9 +34,6 @@ Your response should be a valid json file in the following format:
 GP_L_TEMPLATE = _TASK + "\n[Input]\nCards: {cards}\n" + _OUTPUT
 GP_VL_TEMPLATE = _TASK + "\n[Input]\nThe image shows the four cards.\n" + _OUTPUT
 
-FEEDBACK_TEMPLATE = "You failed this trial because {reason}. Please try again in the same format."
-
-
 def default_template(language_only: bool) -> str:
     return GP_L_TEMPLATE if language_only else GP_VL_TEMPLATE
 
@@ -53,11 +50,6 @@ def prompt_values(info: Mapping[str, Any], treat_face_cards_as_10: bool, target_
 
 def build_prompt(template: str, info: Mapping[str, Any], treat_face_cards_as_10: bool, target_points: int) -> str:
     return fill_template(template, prompt_values(info, treat_face_cards_as_10, target_points))
-
-
-def feedback_message(verify_info: str) -> str:
-    """The user turn that tells the model why its last attempt failed."""
-    return fill_template(FEEDBACK_TEMPLATE, {"reason": verify_info})
 
 
 class GeneralPointsPrompter:

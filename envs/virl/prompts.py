@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from envs.prompt_templates import fill_template
+from envs.prompt_templates import feedback_message, fill_template
 from envs.virl.actions import action_space_text
 from envs.virl.streetview import GRID_DESCRIPTIONS
 
@@ -25,14 +25,7 @@ _OUTPUT = """[Output]
   "action": the action to be taken chosen from the action space,
 }"""
 
-VIRL_L_TEMPLATE = (
-    """[Task Description]
-You are an expert in navigation. You will receive a sequence of instructions to follow. You are also provided
-with your observation and action history in text. Your goal is to first analyze the instruction and identify
-the next sentence to be executed. Then, you need to provide the action to be taken based on the current
-observation and instruction.
-
-[Instruction]
+_CONTEXT = """[Instruction]
 {instruction}
 [Action space]
 {action_space}
@@ -40,6 +33,16 @@ observation and instruction.
 [Observations and actions sequence]
 {obs_act_seq}
 """
+
+VIRL_L_TEMPLATE = (
+    """[Task Description]
+You are an expert in navigation. You will receive a sequence of instructions to follow. You are also provided
+with your observation and action history in text. Your goal is to first analyze the instruction and identify
+the next sentence to be executed. Then, you need to provide the action to be taken based on the current
+observation and instruction.
+
+"""
+    + _CONTEXT
     + _OUTPUT.replace("{observation_source}", "observation sequence")
 )
 
@@ -50,14 +53,9 @@ surroundings through street views. You are also provided with your observation a
 Your goal is to first analyze the instruction and identify the next sentence to be executed. Then, you need
 to provide the action to be taken based on the current observation and instruction.
 
-[Instruction]
-{instruction}
-[Action space]
-{action_space}
-
-[Observations and actions sequence]
-{obs_act_seq}
-
+"""
+    + _CONTEXT
+    + """
 [Observation format]
 The image is a 2x2 grid of street views taken where you stand, looking towards
 {grid_layout}
@@ -67,8 +65,6 @@ and where it is.
 """
     + _OUTPUT.replace("{observation_source}", "street views")
 )
-
-FEEDBACK_TEMPLATE = "You failed this trial because {reason}. Please try again in the same format."
 
 
 def default_template(language_only: bool) -> str:
@@ -99,10 +95,6 @@ def expert_answer(info: Mapping[str, Any]) -> str:
         ensure_ascii=False,
         indent=2,
     )
-
-
-def feedback_message(verify_info: str) -> str:
-    return fill_template(FEEDBACK_TEMPLATE, {"reason": verify_info})
 
 
 class VirlPrompter:

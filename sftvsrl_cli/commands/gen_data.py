@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -11,6 +9,7 @@ import click
 
 from sftvsrl_cli.config import load_config
 from sftvsrl_cli.config.schema import ExperimentConfig
+from sftvsrl_cli.commands._gen_data_output import write_and_report
 from sftvsrl_cli.console import Output
 from sftvsrl_cli.options import (
     OVERRIDE_CONTEXT,
@@ -71,7 +70,6 @@ def command(output: Output, env_name, variant, num, out_dir, data_format, ood, f
     from envs.general_points.sft_data import GPDataSpec, generate_records
     from envs.prompt_templates import load_template
     from envs.registry import env_kwargs
-    from envs.sft_records import write_records
 
     env_options = {
         "env_config.language_only": None if variant is None else variant == "l",
@@ -90,18 +88,11 @@ def command(output: Output, env_name, variant, num, out_dir, data_format, ood, f
     variant = "l" if env_config.language_only else "vl"
     spec = GPDataSpec(num=num, seed=config.seed, env=env_config, multi_turn=multi_turn, template=template)
 
-    started = time.perf_counter()
-    with output.progress(f"gen-data gp-{variant}", total=num) as bar:
-        records = generate_records(spec, None if env_config.language_only else out_dir / "images", bar.advance)
-    data_path = write_records(records, out_dir, data_format)
-    meta = {"env": env_name, "variant": variant, "format": data_format, "num": num, "seed": config.seed,
-            "multi_turn": multi_turn, "env_config": asdict(env_config), "data_file": data_path.name}
-    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    summary = {**meta, "path": str(data_path), "seconds": round(time.perf_counter() - started, 3)}
-    if json_:
-        output.result_json(summary)
-    else:
-        output.table("gen-data", ["records", "file", "seconds"], [[num, str(data_path), summary["seconds"]]])
+    image_dir = None if env_config.language_only else out_dir / "images"
+    meta = {"env": env_name, "variant": variant, "seed": config.seed, "multi_turn": multi_turn,
+            "env_config": asdict(env_config)}
+    write_and_report(output, f"gp-{variant}", num, lambda advance: generate_records(spec, image_dir, advance), out_dir,
+                     data_format, meta, json_)
 
 
 def _virl(output, variant, num, out_dir, data_format, resolution, city, num_routes, style, pano_width, workers,

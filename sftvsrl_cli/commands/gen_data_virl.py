@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from sftvsrl_cli.commands._gen_data_output import write_and_report
 from sftvsrl_cli.console import Output
 
 VIRL_ID = "gym_virl/Navigation-v0"
@@ -58,7 +58,6 @@ def city_options(routes: str | None) -> dict[str, Any]:
 def sft_data_command(output: Output, config, num: int, out_dir: Path, data_format: str, json_: bool) -> None:
     from envs.prompt_templates import load_template
     from envs.registry import env_kwargs
-    from envs.sft_records import write_records
     from envs.virl.prompts import TEMPLATE_VARIABLES
     from envs.virl.sft_data import VirlDataSpec, generate_records
 
@@ -67,15 +66,8 @@ def sft_data_command(output: Output, config, num: int, out_dir: Path, data_forma
     template = load_template(template_path, TEMPLATE_VARIABLES) if template_path else None
     variant = "l" if env_config.language_only else "vl"
     spec = VirlDataSpec(num=num, seed=config.seed, env=env_config, template=template)
-    started = time.perf_counter()
-    with output.progress(f"gen-data virl-{variant}", total=num) as bar:
-        records = generate_records(spec, None if env_config.language_only else out_dir / "images", bar.advance)
-    data_path = write_records(records, out_dir, data_format)
-    meta = {"env": "virl", "variant": variant, "format": data_format, "num": num, "seed": config.seed,
-            "env_config": {"id": VIRL_ID, **asdict(env_config)}, "data_file": data_path.name}
-    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    summary = {**meta, "path": str(data_path), "seconds": round(time.perf_counter() - started, 3)}
-    if json_:
-        output.result_json(summary)
-    else:
-        output.table("gen-data", ["records", "file", "seconds"], [[num, str(data_path), summary["seconds"]]])
+    image_dir = None if env_config.language_only else out_dir / "images"
+    meta = {"env": "virl", "variant": variant, "seed": config.seed,
+            "env_config": {"id": VIRL_ID, **asdict(env_config)}}
+    write_and_report(output, f"virl-{variant}", num, lambda advance: generate_records(spec, image_dir, advance),
+                     out_dir, data_format, meta, json_)
