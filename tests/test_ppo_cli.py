@@ -49,6 +49,7 @@ def test_tiny_run_with_periodic_eval(tmp_path):
     (["--num_steps=5", "--num_envs=2"], "must be a multiple of 'num_envs'"),
     (["--ppo_config.clip_parm=0.2"], "did you mean 'clip_param'"),
     (["--report_to=mlflow"], "'report_to' must be one of"),
+    (["--ppo_config.ratio_normalization=token"], "'ppo_config.ratio_normalization' must be one of none, length"),
     (["--grad_accum_steps=3", "--num_steps=8", "--num_envs=2", "--ppo_config.mini_batch_size=2"],
      "'grad_accum_steps' (3) must divide"),
 ])

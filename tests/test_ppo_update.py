@@ -114,3 +114,48 @@ def test_critic_warmup_fits_returns_without_touching_the_policy(loaded):
     assert error < 0.5
     assert torch.allclose(values, storage.returns[0], atol=0.5)
     assert all(torch.equal(p, backbone_before[n]) for n, p in policy.backbone.named_parameters())
+
+
+def test_value_loss_can_be_kept_off_the_backbone(loaded):
+    policy = _policy(loaded)
+    policy.value_grad_to_backbone = False
+    transitions = [_transition(loaded, GOOD), _transition(loaded, BAD)]
+    _, values = policy(transitions, 1.0, loaded.pad_token_id)
+    (values ** 2).sum().backward()
+    assert all(p.grad is None or not p.grad.any() for p in policy.backbone.parameters())
+    assert all(p.grad is not None and p.grad.any() for p in policy.value_head.parameters())
+
+    policy.zero_grad(set_to_none=True)
+    policy.value_grad_to_backbone = True
+    _, values = policy(transitions, 1.0, loaded.pad_token_id)
+    (values ** 2).sum().backward()
+    assert any(p.grad is not None and p.grad.any() for p in policy.backbone.parameters())
+
+
+def test_length_normalised_ratio_keeps_a_small_per_token_step_inside_the_clip(loaded):
+    from trainers.ppo.update import answer_lengths
+
+    good = _transition(loaded, GOOD)
+    length = answer_lengths([good])
+    assert length.item() == pytest.approx(sum(good.answer_weights))
+    # A step that moves each weighted token's log-prob by 0.02 moves the whole answer's by 0.02 * length:
+    # far outside a 0.1 clip as a sequence ratio, inside it as a length-normalised one.
+    old = torch.tensor([-30.0])
+    new = old + 0.02 * length
+    assert torch.exp(new - old).item() > 1.1
+    assert torch.exp((new - old) / length).item() < 1.1
+
+
+def test_update_with_length_normalised_ratio_still_prefers_the_rewarded_answer(loaded):
+    policy = _policy(loaded)
+    policy.value_grad_to_backbone = False
+    good, bad = _transition(loaded, GOOD), _transition(loaded, BAD)
+    storage = _storage(policy, [good, bad], [5.0, -3.0], loaded.pad_token_id)
+    before = storage.log_probs[0].clone()
+    engine = PlainEngine(policy, torch.optim.Adam(policy.parameters(), lr=1e-4, eps=1e-7), 2, 1.0)
+    settings = UpdateSettings(ppo_epoch=4, mini_batch_size=1, clip_param=0.1, value_loss_coef=0.5, temperature=1.0,
+                              ratio_normalization="length")
+    ppo_update(engine, storage, settings, loaded.pad_token_id, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        after, _ = policy([good, bad], 1.0, loaded.pad_token_id)
+    assert after[0] > before[0] and after[1] < before[1], (before, after)

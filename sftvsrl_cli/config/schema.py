@@ -54,6 +54,13 @@ class PPOConfig:
     """PPO: epochs fitting the fresh value head alone on the first rollout's returns before any policy update
     (0, as published). A random critic gives early attempts of a failing episode the most negative advantages
     and late ones positive advantages, whatever their answers; warming it up removes that bias."""
+    value_grad_to_backbone: bool = True
+    """PPO: let the value loss train the shared backbone (as published). False stops its gradient at the value
+    head's input, so only the policy loss moves the language model."""
+    ratio_normalization: str = "none"
+    """PPO: 'none' (published) takes the ratio of whole-answer probabilities; 'length' divides the log-ratio
+    by the answer's weighted token count (a per-token geometric-mean ratio, as GSPO does), so a long answer's
+    ratio does not leave the clip range after a small step."""
 
 
 @dataclass

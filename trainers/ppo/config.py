@@ -12,6 +12,7 @@ from sftvsrl_cli.config.errors import ConfigError
 from sftvsrl_cli.config.schema import ExperimentConfig
 
 REPORT_TARGETS = ("none", "wandb", "tensorboard")
+RATIO_NORMALIZATIONS = ("none", "length")
 SCHEMA_DEFAULT_PATTERN = ["formula"]
 # The answer field that is the action, per environment, when the config does not name another one.
 ACTION_FIELDS = {"gym_cards/GeneralPoint-oneline-v0": ["formula"], "gym_virl/Navigation-v0": ["action"]}
@@ -67,6 +68,9 @@ class PPOTrainConfig:
             raise ConfigError("'generation_config.temperature' must be >= 0")
         if not 0.0 <= x.generation_config.thought_prob_coef:
             raise ConfigError("'generation_config.thought_prob_coef' must be >= 0")
+        if x.ppo_config.ratio_normalization not in RATIO_NORMALIZATIONS:
+            raise ConfigError(f"'ppo_config.ratio_normalization' must be one of {', '.join(RATIO_NORMALIZATIONS)}, "
+                              f"got {x.ppo_config.ratio_normalization!r}")
         if o.eval_every < 0:
             raise ConfigError(f"eval_every must be >= 0, got {o.eval_every}")
         report = (x.report_to or "none").lower()

@@ -66,7 +66,8 @@ def _build_learner(config: PPOTrainConfig, loaded, checkpoint: Path | None):
     value_head = ValueHead(hidden_size_of(loaded.model))
     if checkpoint:
         value_head.load_state_dict(torch.load(checkpoint / "value_head.pt", weights_only=True))
-    policy = PolicyWithValue(loaded.model, value_head.to(dtype=next(loaded.model.parameters()).dtype))
+    policy = PolicyWithValue(loaded.model, value_head.to(dtype=next(loaded.model.parameters()).dtype),
+                             x.ppo_config.value_grad_to_backbone)
     opt_cfg = x.optimizer_config
     groups = [{"params": list(policy.backbone.parameters())},
               {"params": list(policy.value_head.parameters()), "lr": opt_cfg.value_head_lr or opt_cfg.init_lr}]
@@ -171,7 +172,7 @@ def train(config: PPOTrainConfig, model_source: str, reporter: Reporter | None =
                                        o.forward_batch_size)
     update_settings = UpdateSettings(x.ppo_config.ppo_epoch, x.ppo_config.mini_batch_size, x.ppo_config.clip_param,
                                      x.ppo_config.value_loss_coef, generation.temperature, x.ppo_config.entropy_coef,
-                                     x.ppo_config.use_entropy_bonus)
+                                     x.ppo_config.use_entropy_bonus, x.ppo_config.ratio_normalization)
     returns_cfg = x.compute_return_kwargs
     image_tokens = image_tokens_per_image(loaded.model.config)
     record: dict[str, Any] = {}

@@ -24,6 +24,12 @@ class UpdateSettings:
     temperature: float
     entropy_coef: float = 0.0
     use_entropy_bonus: bool = False
+    ratio_normalization: str = "none"
+
+
+def answer_lengths(transitions) -> torch.Tensor:
+    """Each answer's weighted token count (the sum of its log-prob weights), at least 1."""
+    return torch.tensor([max(sum(t.answer_weights), 1.0) for t in transitions])
 
 
 def ppo_update(engine, storage: RolloutStorage, settings: UpdateSettings, pad_id: int,
@@ -37,7 +43,11 @@ def ppo_update(engine, storage: RolloutStorage, settings: UpdateSettings, pad_id
         for indices in storage.minibatches(settings.mini_batch_size, generator):
             batch = storage.gather(indices)
             new_log_probs, new_values = engine.forward(batch["transitions"], settings.temperature, pad_id)
-            out = ppo_losses(new_log_probs.float().cpu(), batch["old_log_probs"], batch["advantages"],
+            new_scores, old_scores = new_log_probs.float().cpu(), batch["old_log_probs"]
+            if settings.ratio_normalization == "length":
+                lengths = answer_lengths(batch["transitions"])
+                new_scores, old_scores = new_scores / lengths, old_scores / lengths
+            out = ppo_losses(new_scores, old_scores, batch["advantages"],
                              new_values.float().cpu(), batch["old_values"], batch["returns"],
                              settings.clip_param, settings.value_loss_coef)
             loss = out.loss

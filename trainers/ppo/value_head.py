@@ -58,9 +58,10 @@ class Transition:
 class PolicyWithValue(nn.Module):
     """Backbone (policy) + value head as one module, so that optimisers and DeepSpeed see both."""
 
-    def __init__(self, backbone: nn.Module, value_head: ValueHead | None = None):
+    def __init__(self, backbone: nn.Module, value_head: ValueHead | None = None, value_grad_to_backbone: bool = True):
         super().__init__()
         self.backbone = backbone
+        self.value_grad_to_backbone = value_grad_to_backbone
         self.value_head = value_head or ValueHead(hidden_size_of(backbone))
         self.value_head.to(device=next(backbone.parameters()).device)
 
@@ -116,6 +117,8 @@ class PolicyWithValue(nn.Module):
         action_log_probs = (token_log_probs * weights[:, :-1].to(device)).sum(dim=1)
         last_prompt = torch.tensor([len(s.prompt_ids) - 1 for s in samples], device=device)
         hidden = outputs.hidden_states[-1][torch.arange(len(samples), device=device), last_prompt]
+        if not self.value_grad_to_backbone:
+            hidden = hidden.detach()
         values = self.value_head(hidden.to(self.value_head.net[0].weight.dtype)).float()
         return action_log_probs, values
 
