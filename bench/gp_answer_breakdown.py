@@ -1,0 +1,65 @@
+"""How a GP-L policy's first attempts fail: the verifier's verdicts over fresh hands, sampled as in training.
+
+    PYTHONPATH=. python bench/gp_answer_breakdown.py MODEL [--num 200] [--temperature 0.7] [--seed 777]
+
+MODEL is a folder (a PPO checkpoint's `policy/`, an SFT output) or a built-in name. Each hand is dealt fresh
+by the environment (J/Q/K = 10), prompted with the project's template, answered once with `generate_batch`
+at the given temperature (the PPO default samples at 0.7), and scored by the verifier. Unlike a PPO run's
+per-update success rate (about 30 episodes, and biased upward in update 1), this compares two checkpoints
+on the same hands with a few hundred answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+
+import torch
+
+from envs.conversation import EpisodeConversation
+from envs.general_points import rewards
+from envs.general_points.env import GeneralPointEnv
+from envs.general_points.prompts import GeneralPointsPrompter
+from trainers.models import generate_batch, load_model
+
+VERDICTS = {rewards.CORRECT: "correct", rewards.WRONG_VALUE: "legal, wrong value",
+            rewards.WRONG_NUMBERS: "wrong numbers", rewards.ILLEGAL: "illegal / no formula"}
+
+
+def breakdown(model: str, num: int, temperature: float, seed: int) -> dict:
+    torch.manual_seed(seed)
+    loaded = load_model(model)
+    env = GeneralPointEnv(language_only=True)
+    conversations, infos = [], []
+    observation, info = env.reset(seed=seed)
+    for index in range(num):
+        if index:
+            observation, info = env.reset()
+        conversation = EpisodeConversation(GeneralPointsPrompter(True, 24, True))
+        conversation.start(observation, info)
+        conversations.append(conversation.as_messages())
+        infos.append(info)
+    answers = generate_batch(loaded, conversations, [[] for _ in conversations], max_new_tokens=64,
+                             temperature=temperature, do_sample=temperature > 0, batch_size=50)
+    counts: collections.Counter = collections.Counter()
+    for answer, info in zip(answers, infos):
+        verdict = rewards.verify_answer(answer, info["Plain Cards"], info["Numbers"], 24, check_cards=False)
+        counts[VERDICTS.get(verdict.reward, "other")] += 1
+    return {"model": model, "hands": num, "temperature": temperature, "seed": seed,
+            "verdicts": {name: counts[name] for name in VERDICTS.values()},
+            "first_try_success": counts["correct"] / num, "example_answer": answers[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model")
+    parser.add_argument("--num", type=int, default=200)
+    parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument("--seed", type=int, default=777)
+    args = parser.parse_args()
+    print(json.dumps(breakdown(args.model, args.num, args.temperature, args.seed), indent=2))
+
+
+if __name__ == "__main__":
+    main()
