@@ -17,10 +17,8 @@ import json
 
 import torch
 
-from envs.conversation import EpisodeConversation
 from envs.general_points import rewards
-from envs.general_points.env import GeneralPointEnv
-from envs.general_points.prompts import GeneralPointsPrompter
+from gp_hands import first_prompts  # bench/gp_hands.py, beside this script
 from trainers.models import generate_batch, load_model
 
 VERDICTS = {rewards.CORRECT: "correct", rewards.WRONG_VALUE: "legal, wrong value",
@@ -30,16 +28,7 @@ VERDICTS = {rewards.CORRECT: "correct", rewards.WRONG_VALUE: "legal, wrong value
 def breakdown(model: str, num: int, temperature: float, seed: int) -> dict:
     torch.manual_seed(seed)
     loaded = load_model(model)
-    env = GeneralPointEnv(language_only=True)
-    conversations, infos = [], []
-    observation, info = env.reset(seed=seed)
-    for index in range(num):
-        if index:
-            observation, info = env.reset()
-        conversation = EpisodeConversation(GeneralPointsPrompter(True, 24, True))
-        conversation.start(observation, info)
-        conversations.append(conversation.as_messages())
-        infos.append(info)
+    conversations, _, infos = first_prompts(num, seed, language_only=True)
     answers = generate_batch(loaded, conversations, [[] for _ in conversations], max_new_tokens=64,
                              temperature=temperature, do_sample=temperature > 0, batch_size=50)
     counts: collections.Counter = collections.Counter()

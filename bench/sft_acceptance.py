@@ -15,10 +15,8 @@ import argparse
 import json
 import time
 
-from envs.conversation import EpisodeConversation
 from envs.general_points import rewards
-from envs.general_points.env import GeneralPointEnv
-from envs.general_points.prompts import GeneralPointsPrompter
+from gp_hands import first_prompts  # bench/gp_hands.py, beside this script
 from trainers.models import generate_batch, load_model
 
 
@@ -35,17 +33,7 @@ def strict_format(answer: str) -> bool:
 def score(model: str, variant: str, num: int, seed: int, color: str, batch_size: int) -> dict:
     language_only = variant == "l"
     loaded = load_model(model)
-    env = GeneralPointEnv(language_only=language_only, face_cards_color=color)
-    conversations, images, infos = [], [], []
-    observation, info = env.reset(seed=seed)
-    for index in range(num):
-        if index:
-            observation, info = env.reset()
-        conversation = EpisodeConversation(GeneralPointsPrompter(True, 24, language_only))
-        conversation.start(observation, info)
-        conversations.append(conversation.as_messages())
-        images.append(conversation.images)
-        infos.append(info)
+    conversations, images, infos = first_prompts(num, seed, language_only, color)
     started = time.perf_counter()
     answers = generate_batch(loaded, conversations, images, max_new_tokens=96, temperature=0, do_sample=False,
                              batch_size=batch_size)
