@@ -1,5 +1,7 @@
-"""Rollout throughput: batched rollouts (all environments in one left-padded generate call) against
-one-sample-at-a-time generation (the published design), on the same model, environments and seeds.
+"""Rollout throughput: batched rollouts (all environments in one left-padded generate call, log-probs and
+values taken from that call) against one-sample-at-a-time generation followed by a scoring forward per sample
+(the published design), on the same model, environments and seeds. A third row, batched sampling with a
+batched scoring forward (`--rollout-scoring forward`), shows what each of the two changes gives.
 
     PYTHONPATH=. python bench/ppo_rollout_throughput.py [--model PATH_OR_ID] [--envs 32] [--rounds 2]
 
@@ -23,17 +25,18 @@ from trainers.ppo.value_head import PolicyWithValue
 GP = {"id": "gym_cards/GeneralPoint-oneline-v0"}
 
 
-def measure(loaded, policy, envs: int, rounds: int, batched: bool, seed: int) -> dict:
+def measure(loaded, policy, envs: int, rounds: int, batched: bool, seed: int, scoring: str) -> dict:
     worker = RolloutWorker(GP, envs, seed)
     settings = RolloutSettings(temperature=0.7, top_p=1.0, max_new_tokens=64, thought_prob_coef=0.5,
                                action_fields=["formula"], generation_batch_size=None if batched else 1,
-                               forward_batch_size=envs if batched else 1)
+                               forward_batch_size=envs if batched else 1, scoring=scoring)
     worker.reset_all()  # build the solution table outside the timing
     torch.manual_seed(seed)
     started = time.perf_counter()
     stats, _ = worker.collect(loaded, policy, RolloutStorage(rounds, envs), settings)
     seconds = time.perf_counter() - started
-    return {"mode": "batched" if batched else "one at a time", "env_steps": stats.env_steps,
+    mode = f"batched, scored by {scoring}" if batched else f"one at a time, scored by {scoring}"
+    return {"mode": mode, "env_steps": stats.env_steps,
             "tokens": stats.generated_tokens, "seconds": seconds, "steps_per_s": stats.env_steps / seconds,
             "tokens_per_s": stats.generated_tokens / seconds}
 
@@ -71,15 +74,19 @@ def main() -> None:
         args.model = str(folder)
     loaded = load_model(args.model, device="cuda" if torch.cuda.is_available() else "cpu", for_training=True)
     policy = PolicyWithValue(loaded.model)
-    rows = [measure(loaded, policy, args.envs, args.rounds, batched, args.seed) for batched in (True, False)]
+    rows = [measure(loaded, policy, args.envs, args.rounds, batched, args.seed, scoring)
+            for batched, scoring in ((True, "generation"), (False, "forward"), (True, "forward"))]
     generation = [measure_generation(loaded, policy, args.envs, batched, args.seed) for batched in (True, False)]
     print(f"model={args.model} envs={args.envs} rounds={args.rounds} threads={args.threads} "
           f"device={loaded.device}")
-    print(f"{'mode':<34} {'samples':>7} {'tokens':>7} {'seconds':>8} {'samples/s':>9} {'tokens/s':>9}")
+    print(f"{'mode':<40} {'samples':>7} {'tokens':>7} {'seconds':>8} {'samples/s':>9} {'tokens/s':>9}")
     for row in rows + generation:
-        print(f"{row['mode']:<34} {row['env_steps']:>7} {row['tokens']:>7} {row['seconds']:>8.2f} "
+        print(f"{row['mode']:<40} {row['env_steps']:>7} {row['tokens']:>7} {row['seconds']:>8.2f} "
               f"{row['steps_per_s']:>9.2f} {row['tokens_per_s']:>9.1f}")
-    for label, (fast, slow) in (("rollout (sample + score + step)", rows), ("generation only", generation)):
+    comparisons = (("rollout (sample + score + step), batched vs published", rows[:2]),
+                   ("rollout, batched sampling + batched forward vs published", [rows[2], rows[1]]),
+                   ("generation only", generation))
+    for label, (fast, slow) in comparisons:
         print(f"speed-up, {label}: {fast['steps_per_s'] / slow['steps_per_s']:.1f}x env steps/s, "
               f"{fast['tokens_per_s'] / slow['tokens_per_s']:.1f}x tokens/s")
 

@@ -60,13 +60,16 @@ def _format_update(record: dict) -> str:
 @click.option("--dtype", default=None, help="Model dtype (default bf16 on CUDA, fp32 on CPU).")
 @click.option("--cpu-threads", type=click.IntRange(min=1), default=None,
               help="torch threads on a CPU (default: 1 for models under 100M parameters).")
+@click.option("--rollout-scoring", type=click.Choice(["generation", "forward"]), default="generation",
+              show_default=True,
+              help="Buffer log-probs and values from the sampling pass, or from a second forward (published).")
 @seed_option
 @json_option
 @config_options
 @click.pass_obj
 @friendly_errors
 def command(output: Output, env_name, variant, model, output_dir, eval_every, eval_episodes, deepspeed_config,
-            offload_optimizer, resume, dtype, cpu_threads, seed, json_, config_file, overrides) -> None:
+            offload_optimizer, resume, dtype, cpu_threads, rollout_scoring, seed, json_, config_file, overrides) -> None:
     """Train a policy with PPO on multi-turn verifier episodes; logs one JSON line per update.
 
     \b
@@ -96,7 +99,8 @@ def command(output: Output, env_name, variant, model, output_dir, eval_every, ev
                         "prompt_config.use_language": variant == "l"})
     experiment = load_config(ExperimentConfig, config_file, overrides, options)
     run = PPORunOptions(model=experiment.model_path, deepspeed=deepspeed_config, offload_optimizer=offload_optimizer,
-                        resume=resume, dtype=dtype, cpu_threads=cpu_threads)
+                        resume=resume, dtype=dtype, cpu_threads=cpu_threads,
+                        rollout_scoring=rollout_scoring)
     if eval_every is not None:
         run.eval_every = eval_every
     if eval_episodes is not None:

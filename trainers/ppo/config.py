@@ -13,6 +13,7 @@ from sftvsrl_cli.config.schema import ExperimentConfig
 
 REPORT_TARGETS = ("none", "wandb", "tensorboard")
 RATIO_NORMALIZATIONS = ("none", "length")
+ROLLOUT_SCORINGS = ("generation", "forward")
 SCHEMA_DEFAULT_PATTERN = ["formula"]
 # The answer field that is the action, per environment, when the config does not name another one.
 ACTION_FIELDS = {"gym_cards/GeneralPoint-oneline-v0": ["formula"], "gym_virl/Navigation-v0": ["action"]}
@@ -34,6 +35,9 @@ class PPORunOptions:
     dtype: str | None = None
     generation_batch_size: int | None = None
     forward_batch_size: int = 8
+    rollout_scoring: str = "generation"
+    """The buffer's log-probs and values: from the sampling pass ("generation") or from a second forward over
+    prompt + answer ("forward", the published trainer's way; exact to the bit against the update's forward)."""
     cpu_threads: int | None = None
     """torch threads on a CPU; None: 1 for models under 100M parameters (on a small shared CPU, several
     threads per process mostly wait for each other: 1 thread ran the tiny model's rollouts ~8x faster on 2
@@ -71,6 +75,8 @@ class PPOTrainConfig:
         if x.ppo_config.ratio_normalization not in RATIO_NORMALIZATIONS:
             raise ConfigError(f"'ppo_config.ratio_normalization' must be one of {', '.join(RATIO_NORMALIZATIONS)}, "
                               f"got {x.ppo_config.ratio_normalization!r}")
+        if o.rollout_scoring not in ROLLOUT_SCORINGS:
+            raise ConfigError(f"rollout scoring must be one of {', '.join(ROLLOUT_SCORINGS)}, got {o.rollout_scoring!r}")
         if o.eval_every < 0:
             raise ConfigError(f"eval_every must be >= 0, got {o.eval_every}")
         report = (x.report_to or "none").lower()

@@ -27,7 +27,7 @@ from envs.conversation import EpisodeConversation
 from envs.registry import make_env, make_prompter
 from evaluators.tasks import adapter_for
 from trainers.ppo.action_logprob import answer_token_weights
-from trainers.ppo.sampling import EncodedPrompt, encode_prompt, sample_answers
+from trainers.ppo.sampling import EncodedPrompt, ScoredAnswers, encode_prompt, sample_answers
 from trainers.ppo.storage import RolloutStorage
 from trainers.ppo.value_head import PolicyWithValue, Transition
 
@@ -68,6 +68,9 @@ class RolloutSettings:
     enable_verification: bool = True
     generation_batch_size: int | None = None
     forward_batch_size: int = 8
+    scoring: str = "generation"
+    """Where the buffer's log-probs and values come from: "generation" (the sampling pass itself) or
+    "forward" (a second batched forward over prompt + answer, as the published trainer does)."""
 
 
 class RolloutWorker:
@@ -124,6 +127,27 @@ class RolloutWorker:
             values.append(v.float().cpu())
         return torch.cat(log_probs), torch.cat(values)
 
+    def _sample(self, loaded, policy: PolicyWithValue, prompts: list[EncodedPrompt], settings: RolloutSettings):
+        """One answer per prompt, as transitions, with their action log-probs (B,) and values (B,)."""
+        decode = lambda ids: loaded.tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
+        scored = sample_answers(loaded, policy.backbone, prompts, temperature=settings.temperature,
+                                top_p=settings.top_p, max_new_tokens=settings.max_new_tokens,
+                                batch_size=settings.generation_batch_size, score=settings.scoring == "generation")
+        answers = scored.answers if isinstance(scored, ScoredAnswers) else scored
+        transitions = [
+            Transition(p.ids, a, answer_token_weights(a, decode, settings.action_fields, settings.thought_prob_coef),
+                       p.extra_inputs)
+            for p, a in zip(prompts, answers)
+        ]
+        if not isinstance(scored, ScoredAnswers):
+            return (transitions, *self.evaluate(policy, transitions, settings.temperature,
+                                                loaded.pad_token_id, settings.forward_batch_size))
+        log_probs = torch.stack([(lp * torch.tensor(t.answer_weights, dtype=lp.dtype)).sum()
+                                 for lp, t in zip(scored.token_log_probs, transitions)])
+        with torch.no_grad():
+            values = policy.values_from_hidden(scored.prompt_hidden).cpu()
+        return transitions, log_probs.float(), values
+
     def collect(self, loaded, policy: PolicyWithValue, storage: RolloutStorage, settings: RolloutSettings,
                 progress=None) -> tuple[RolloutStats, torch.Tensor]:
         """Fill `storage` with the next rounds of the episodes; returns the statistics and the bootstrap
@@ -138,16 +162,8 @@ class RolloutWorker:
             self.reset_all()
         for _ in range(storage.rounds):
             prompts = self._prompts(loaded)
-            answers = sample_answers(loaded, policy.backbone, prompts, temperature=settings.temperature,
-                                     top_p=settings.top_p, max_new_tokens=settings.max_new_tokens,
-                                     batch_size=settings.generation_batch_size)
-            transitions = [
-                Transition(p.ids, a, answer_token_weights(a, decode, settings.action_fields, settings.thought_prob_coef),
-                           p.extra_inputs)
-                for p, a in zip(prompts, answers)
-            ]
-            log_probs, values = self.evaluate(policy, transitions, settings.temperature, pad_id,
-                                              settings.forward_batch_size)
+            transitions, log_probs, values = self._sample(loaded, policy, prompts, settings)
+            answers = [t.answer_ids for t in transitions]
             rewards, dones, truncs = [], [], []
             for index, (env, answer) in enumerate(zip(self.envs, answers)):
                 text = decode(answer)

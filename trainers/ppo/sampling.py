@@ -4,10 +4,17 @@ Unlike `trainers.models.generation.generate_batch`, which returns text, this kee
 ids (the log-probs PPO needs are of those ids, not of a re-tokenisation of the text) and each prompt's own
 encoding, so the update recomputes log-probs on precisely what was sampled. One left-padded batch, KV cache,
 at the policy's temperature (the same temperature the log-prob computation divides the logits by).
+
+With `score=True` the same generate call also returns what the rollout would otherwise compute in a second
+forward over prompt + answer: each sampled token's log-prob at the sampling temperature (from the raw logits
+of every decoding step) and the last-layer hidden state at the last prompt token (the input of the final
+projection during the prefill step, which is where the critic reads). They equal the separate forward's up to
+floating-point rounding of the KV-cache path.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -48,10 +55,22 @@ def cut_at_stop(ids: Sequence[int], stop_ids: Sequence[int], pad_id: int) -> lis
     return out
 
 
+@dataclass
+class ScoredAnswers:
+    answers: list[list[int]]
+    """The sampled token ids of each answer, up to and including its stop token."""
+    token_log_probs: list[torch.Tensor]
+    """Per answer, (len(answer),): log pi(token) at the sampling temperature."""
+    prompt_hidden: torch.Tensor
+    """(B, hidden): the last-layer hidden state at each prompt's last token."""
+
+
 @torch.no_grad()
 def sample_answers(loaded, model, prompts: Sequence[EncodedPrompt], *, temperature: float, top_p: float,
-                   max_new_tokens: int, do_sample: bool = True, batch_size: int | None = None) -> list[list[int]]:
-    """Sample one answer per prompt with `model` (the policy backbone); returns the answer token ids.
+                   max_new_tokens: int, do_sample: bool = True, batch_size: int | None = None,
+                   score: bool = False) -> list[list[int]] | ScoredAnswers:
+    """Sample one answer per prompt with `model` (the policy backbone); returns the answer token ids, or
+    with `score` a `ScoredAnswers` (answers, their token log-probs and the prompts' last hidden states).
 
     Prompts with and without images go in separate batches (as generate_batch does); `batch_size` bounds
     the batch (None: all prompts of a kind at once).
@@ -65,20 +84,57 @@ def sample_answers(loaded, model, prompts: Sequence[EncodedPrompt], *, temperatu
         options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
     device = next(model.parameters()).device
     dtype = next(model.parameters()).dtype
+    if score:
+        options.update(return_dict_in_generate=True, output_logits=True)
     answers: list[list[int]] = [[] for _ in prompts]
+    token_log_probs: list[torch.Tensor] = [torch.empty(0) for _ in prompts]
+    hidden_rows: list[torch.Tensor | None] = [None for _ in prompts]
     was_training = model.training
     model.eval()
     try:
         for group in _groups(prompts, batch_size):
             batch = collate(loaded, [prompts[i].example for i in group], padding_side="left")
             batch = {k: v.to(device, dtype=dtype) if k == "pixel_values" else v.to(device) for k, v in batch.items()}
-            generated = model.generate(**batch, **options)
-            new_tokens = generated[:, batch["input_ids"].shape[1]:].tolist()
-            for index, ids in zip(group, new_tokens):
+            with _capture_prefill_hidden(model) if score else contextlib.nullcontext() as captured:
+                generated = model.generate(**batch, **options)
+            sequences = generated.sequences if score else generated
+            new_tokens = sequences[:, batch["input_ids"].shape[1]:]
+            if score:
+                step_log_probs = _sampled_log_probs(generated.logits, new_tokens, temperature)
+            for row, (index, ids) in enumerate(zip(group, new_tokens.tolist())):
                 answers[index] = cut_at_stop(ids, stops, loaded.pad_token_id)
+                if score:
+                    token_log_probs[index] = step_log_probs[row, : len(answers[index])].cpu()
+                    hidden_rows[index] = captured[0][row]
     finally:
         model.train(was_training)
-    return answers
+    if not score:
+        return answers
+    return ScoredAnswers(answers, token_log_probs, torch.stack(hidden_rows))  # type: ignore[arg-type]
+
+
+def _sampled_log_probs(step_logits: Sequence[torch.Tensor], tokens: torch.Tensor, temperature: float) -> torch.Tensor:
+    """(B, steps): log-softmax(logits / temperature) of the sampled token at every decoding step."""
+    scale = temperature if temperature > 0 else 1.0
+    logits = torch.stack(step_logits, dim=1).float() / scale
+    return torch.log_softmax(logits, dim=-1).gather(-1, tokens[:, : logits.shape[1]].unsqueeze(-1)).squeeze(-1)
+
+
+@contextlib.contextmanager
+def _capture_prefill_hidden(model):
+    """Records the input of the output projection at the last position on its first call (the prefill),
+    i.e. the last-layer hidden state at the last prompt token of every row of a left-padded batch."""
+    captured: list[torch.Tensor] = []
+
+    def hook(_module, args):
+        if not captured:
+            captured.append(args[0][:, -1].detach())
+
+    handle = model.get_output_embeddings().register_forward_pre_hook(hook)
+    try:
+        yield captured
+    finally:
+        handle.remove()
 
 
 def _groups(prompts: Sequence[EncodedPrompt], batch_size: int | None) -> list[list[int]]:

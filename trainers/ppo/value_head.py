@@ -119,8 +119,12 @@ class PolicyWithValue(nn.Module):
         hidden = outputs.hidden_states[-1][torch.arange(len(samples), device=device), last_prompt]
         if not self.value_grad_to_backbone:
             hidden = hidden.detach()
-        values = self.value_head(hidden.to(self.value_head.net[0].weight.dtype)).float()
-        return action_log_probs, values
+        return action_log_probs, self.values_from_hidden(hidden)
+
+    def values_from_hidden(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(B,) critic values of (B, hidden) last-prompt-token hidden states."""
+        weight = self.value_head.net[0].weight
+        return self.value_head(hidden.to(device=weight.device, dtype=weight.dtype)).float()
 
 
 def _extend_per_token_inputs(extra: dict[str, torch.Tensor], width: int, device) -> dict[str, torch.Tensor]:
