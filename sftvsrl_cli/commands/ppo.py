@@ -63,13 +63,16 @@ def _format_update(record: dict) -> str:
 @click.option("--rollout-scoring", type=click.Choice(["generation", "forward"]), default="generation",
               show_default=True,
               help="Buffer log-probs and values from the sampling pass, or from a second forward (published).")
+@click.option("--prefix-cache/--no-prefix-cache", default=True, show_default=True,
+              help="Reuse each episode's KV cache across its turns within a rollout (text prompts).")
 @seed_option
 @json_option
 @config_options
 @click.pass_obj
 @friendly_errors
 def command(output: Output, env_name, variant, model, output_dir, eval_every, eval_episodes, deepspeed_config,
-            offload_optimizer, resume, dtype, cpu_threads, rollout_scoring, seed, json_, config_file, overrides) -> None:
+            offload_optimizer, resume, dtype, cpu_threads, rollout_scoring, prefix_cache, seed,
+            json_, config_file, overrides) -> None:
     """Train a policy with PPO on multi-turn verifier episodes; logs one JSON line per update.
 
     \b
@@ -100,7 +103,7 @@ def command(output: Output, env_name, variant, model, output_dir, eval_every, ev
     experiment = load_config(ExperimentConfig, config_file, overrides, options)
     run = PPORunOptions(model=experiment.model_path, deepspeed=deepspeed_config, offload_optimizer=offload_optimizer,
                         resume=resume, dtype=dtype, cpu_threads=cpu_threads,
-                        rollout_scoring=rollout_scoring)
+                        rollout_scoring=rollout_scoring, prefix_cache=prefix_cache)
     if eval_every is not None:
         run.eval_every = eval_every
     if eval_episodes is not None:

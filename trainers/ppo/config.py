@@ -38,6 +38,9 @@ class PPORunOptions:
     rollout_scoring: str = "generation"
     """The buffer's log-probs and values: from the sampling pass ("generation") or from a second forward over
     prompt + answer ("forward", the published trainer's way; exact to the bit against the update's forward)."""
+    prefix_cache: bool = True
+    """Continue each rollout round from the previous round's KV cache where an episode's conversation goes on
+    (text prompts in one batch); False prefills every prompt afresh."""
     cpu_threads: int | None = None
     """torch threads on a CPU; None: 1 for models under 100M parameters (on a small shared CPU, several
     threads per process mostly wait for each other: 1 thread ran the tiny model's rollouts ~8x faster on 2

@@ -27,6 +27,7 @@ from envs.conversation import EpisodeConversation
 from envs.registry import make_env, make_prompter
 from evaluators.tasks import adapter_for
 from trainers.ppo.action_logprob import answer_token_weights
+from trainers.ppo.conversation_cache import ConversationCache
 from trainers.ppo.sampling import EncodedPrompt, ScoredAnswers, encode_prompt, sample_answers
 from trainers.ppo.storage import RolloutStorage
 from trainers.ppo.value_head import PolicyWithValue, Transition
@@ -71,6 +72,8 @@ class RolloutSettings:
     scoring: str = "generation"
     """Where the buffer's log-probs and values come from: "generation" (the sampling pass itself) or
     "forward" (a second batched forward over prompt + answer, as the published trainer does)."""
+    prefix_cache: bool = True
+    """Continue each round's generation from the previous round's KV cache where the conversation goes on."""
 
 
 class RolloutWorker:
@@ -86,6 +89,7 @@ class RolloutWorker:
         self.conversations = [EpisodeConversation(self.prompter, enable_verification) for _ in self.envs]
         self.returns = [0.0] * num_envs
         self.started = False
+        self._conversation_cache: ConversationCache | None = None
 
     # -- seed stream (saved in checkpoints) ----------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -132,7 +136,8 @@ class RolloutWorker:
         decode = lambda ids: loaded.tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
         scored = sample_answers(loaded, policy.backbone, prompts, temperature=settings.temperature,
                                 top_p=settings.top_p, max_new_tokens=settings.max_new_tokens,
-                                batch_size=settings.generation_batch_size, score=settings.scoring == "generation")
+                                batch_size=settings.generation_batch_size, score=settings.scoring == "generation",
+                                conversation_cache=self._conversation_cache)
         answers = scored.answers if isinstance(scored, ScoredAnswers) else scored
         transitions = [
             Transition(p.ids, a, answer_token_weights(a, decode, settings.action_fields, settings.thought_prob_coef),
@@ -148,6 +153,20 @@ class RolloutWorker:
             values = policy.values_from_hidden(scored.prompt_hidden).cpu()
         return transitions, log_probs.float(), values
 
+    def _bootstrap_values(self, loaded, policy: PolicyWithValue, prompts: list[EncodedPrompt],
+                          settings: RolloutSettings) -> torch.Tensor:
+        """Critic values (E,) of the states after the last round."""
+        if settings.scoring != "generation":
+            bootstrap = [Transition(p.ids, [], [], p.extra_inputs) for p in prompts]
+            return self.evaluate(policy, bootstrap, settings.temperature, loaded.pad_token_id,
+                                 settings.forward_batch_size)[1]
+        # The prefill of a one-token greedy call (continuing the conversations' cache) gives the hidden states.
+        scored = sample_answers(loaded, policy.backbone, prompts, temperature=settings.temperature, top_p=1.0,
+                                max_new_tokens=1, do_sample=False, batch_size=settings.generation_batch_size,
+                                score=True, conversation_cache=self._conversation_cache)
+        with torch.no_grad():
+            return policy.values_from_hidden(scored.prompt_hidden).cpu()
+
     def collect(self, loaded, policy: PolicyWithValue, storage: RolloutStorage, settings: RolloutSettings,
                 progress=None) -> tuple[RolloutStats, torch.Tensor]:
         """Fill `storage` with the next rounds of the episodes; returns the statistics and the bootstrap
@@ -155,11 +174,12 @@ class RolloutWorker:
         started = time.perf_counter()
         stats = RolloutStats()
         decode = lambda ids: loaded.tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
-        pad_id = loaded.pad_token_id
         was_training = policy.training
         policy.eval()
         if not self.started:
             self.reset_all()
+        # Valid for this policy version only: a new cache every update.
+        self._conversation_cache = ConversationCache() if settings.prefix_cache else None
         for _ in range(storage.rounds):
             prompts = self._prompts(loaded)
             transitions, log_probs, values = self._sample(loaded, policy, prompts, settings)
@@ -201,10 +221,10 @@ class RolloutWorker:
                 progress(stats)
         # Bootstrap values of the states after the last round (ignored where the last step ended an episode).
         prompts = self._prompts(loaded)
-        bootstrap = [Transition(p.ids, [], [], p.extra_inputs) for p in prompts]
-        self.last_bootstrap = bootstrap
+        self.last_bootstrap = [Transition(p.ids, [], [], p.extra_inputs) for p in prompts]
         stats.bootstrap_tokens = sum(len(p.ids) for p in prompts)
-        _, next_values = self.evaluate(policy, bootstrap, settings.temperature, pad_id, settings.forward_batch_size)
+        next_values = self._bootstrap_values(loaded, policy, prompts, settings)
+        self._conversation_cache = None
         policy.train(was_training)
         stats.seconds = time.perf_counter() - started
         return stats, next_values

@@ -22,6 +22,7 @@ import torch
 
 from trainers.models.chat import collate, encode_conversation
 from trainers.models.generation import stop_token_ids
+from trainers.ppo.conversation_cache import ConversationCache
 
 _VISION_KEYS = ("pixel_values", "aspect_ratio_ids", "aspect_ratio_mask", "cross_attention_mask")
 
@@ -68,12 +69,14 @@ class ScoredAnswers:
 @torch.no_grad()
 def sample_answers(loaded, model, prompts: Sequence[EncodedPrompt], *, temperature: float, top_p: float,
                    max_new_tokens: int, do_sample: bool = True, batch_size: int | None = None,
-                   score: bool = False) -> list[list[int]] | ScoredAnswers:
+                   score: bool = False, conversation_cache: ConversationCache | None = None
+                   ) -> list[list[int]] | ScoredAnswers:
     """Sample one answer per prompt with `model` (the policy backbone); returns the answer token ids, or
     with `score` a `ScoredAnswers` (answers, their token log-probs and the prompts' last hidden states).
 
     Prompts with and without images go in separate batches (as generate_batch does); `batch_size` bounds
-    the batch (None: all prompts of a kind at once).
+    the batch (None: all prompts of a kind at once). With a `conversation_cache`, a single batch of text
+    prompts continues from the previous call's KV cache where the prompts extend the previous conversations.
     """
     stops = stop_token_ids(loaded)
     options: dict[str, Any] = {"max_new_tokens": max_new_tokens, "use_cache": True, "pad_token_id": loaded.pad_token_id,
@@ -91,13 +94,22 @@ def sample_answers(loaded, model, prompts: Sequence[EncodedPrompt], *, temperatu
     hidden_rows: list[torch.Tensor | None] = [None for _ in prompts]
     was_training = model.training
     model.eval()
+    groups = _groups(prompts, batch_size)
+    cached = conversation_cache is not None and len(groups) == 1 and not any(p.extra_inputs for p in prompts)
+    if conversation_cache is not None and not cached:
+        conversation_cache.reset()
+    if cached or score:
+        options.update(return_dict_in_generate=True)
     try:
-        for group in _groups(prompts, batch_size):
-            batch = collate(loaded, [prompts[i].example for i in group], padding_side="left")
-            batch = {k: v.to(device, dtype=dtype) if k == "pixel_values" else v.to(device) for k, v in batch.items()}
+        for group in groups:
+            batch = conversation_cache.inputs([p.ids for p in prompts], loaded.pad_token_id, device) if cached else None
+            if batch is None:
+                batch = collate(loaded, [prompts[i].example for i in group], padding_side="left")
+                batch = {k: v.to(device, dtype=dtype) if k == "pixel_values" else v.to(device)
+                         for k, v in batch.items()}
             with _capture_prefill_hidden(model) if score else contextlib.nullcontext() as captured:
                 generated = model.generate(**batch, **options)
-            sequences = generated.sequences if score else generated
+            sequences = generated.sequences if (score or cached) else generated
             new_tokens = sequences[:, batch["input_ids"].shape[1]:]
             if score:
                 step_log_probs = _sampled_log_probs(generated.logits, new_tokens, temperature)
@@ -106,6 +118,8 @@ def sample_answers(loaded, model, prompts: Sequence[EncodedPrompt], *, temperatu
                 if score:
                     token_log_probs[index] = step_log_probs[row, : len(answers[index])].cpu()
                     hidden_rows[index] = captured[0][row]
+            if cached:
+                conversation_cache.remember(generated, batch["attention_mask"], [p.ids for p in prompts], answers)
     finally:
         model.train(was_training)
     if not score:

@@ -169,7 +169,7 @@ def train(config: PPOTrainConfig, model_source: str, reporter: Reporter | None =
     rollout_settings = RolloutSettings(generation.temperature, generation.top_p, config.max_new_tokens,
                                        generation.thought_prob_coef, config.action_fields,
                                        x.prompt_config.enable_verification, o.generation_batch_size,
-                                       o.forward_batch_size, o.rollout_scoring)
+                                       o.forward_batch_size, o.rollout_scoring, o.prefix_cache)
     update_settings = UpdateSettings(x.ppo_config.ppo_epoch, x.ppo_config.mini_batch_size, x.ppo_config.clip_param,
                                      x.ppo_config.value_loss_coef, generation.temperature, x.ppo_config.entropy_coef,
                                      x.ppo_config.use_entropy_bonus, x.ppo_config.ratio_normalization)
