@@ -3,8 +3,8 @@
 
 Paper defaults (§5.2, `sft/sft_scripts/*.sh`): lr 1e-6 for text data and 5e-7 for image data, 1 epoch,
 per-device batch 16, cosine with warmup 0.03, AdamW (0.9, 0.98), eps 1e-7, weight decay 0, bf16, gradient
-checkpointing, a checkpoint every 20 steps. Tiny-model defaults: lr 2e-3, 2 epochs, batch 32, fp32, no
-gradient checkpointing, a checkpoint every 200 steps; they learn GP-L on two CPU cores in minutes.
+checkpointing, a checkpoint every 20 steps. Tiny-model defaults: lr 2e-3 (1e-3 with images), 2 epochs, batch 32,
+fp32, no gradient checkpointing, a checkpoint every 200 steps; they learn GP-L and GP-VL on a CPU in minutes.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from trainers.models.builtin import BUILTIN_MODELS
 
 PAPER_DEFAULTS = {"learning_rate_text": 1e-6, "learning_rate_image": 5e-7, "num_epochs": 1.0,
                   "per_device_batch_size": 16, "gradient_checkpointing": True, "save_every": 20}
-TINY_DEFAULTS = {"learning_rate_text": 2e-3, "learning_rate_image": 2e-3, "num_epochs": 2.0,
+TINY_DEFAULTS = {"learning_rate_text": 2e-3, "learning_rate_image": 1e-3, "num_epochs": 2.0,
                  "per_device_batch_size": 32, "gradient_checkpointing": False, "save_every": 200}
 
 VISION_TOWER_NAMES = ("vision_model", "vision_tower", "visual", "vision_encoder")
