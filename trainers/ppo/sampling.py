@@ -87,8 +87,6 @@ def sample_answers(loaded, model, prompts: Sequence[EncodedPrompt], *, temperatu
         options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
     device = next(model.parameters()).device
     dtype = next(model.parameters()).dtype
-    if score:
-        options.update(return_dict_in_generate=True, output_logits=True)
     answers: list[list[int]] = [[] for _ in prompts]
     token_log_probs: list[torch.Tensor] = [torch.empty(0) for _ in prompts]
     hidden_rows: list[torch.Tensor | None] = [None for _ in prompts]
@@ -98,8 +96,8 @@ def sample_answers(loaded, model, prompts: Sequence[EncodedPrompt], *, temperatu
     cached = conversation_cache is not None and len(groups) == 1 and not any(p.extra_inputs for p in prompts)
     if conversation_cache is not None and not cached:
         conversation_cache.reset()
-    if cached or score:
-        options.update(return_dict_in_generate=True)
+    # The cache and the logits of every step come back only in generate's dict output.
+    options.update(return_dict_in_generate=cached or score, output_logits=score)
     try:
         for group in groups:
             batch = conversation_cache.inputs([p.ids for p in prompts], loaded.pad_token_id, device) if cached else None
