@@ -23,6 +23,8 @@ import torch
 @dataclass
 class _State:
     cache: Any
+    cache_argument: str
+    """The name generate() takes the cache under."""
     ids: torch.Tensor
     """(B, W): every token the cache holds, live or masked."""
     mask: torch.Tensor
@@ -73,21 +75,21 @@ class ConversationCache:
             tail_ids[row, tail_width - len(tail):] = torch.tensor(tail, dtype=torch.long)
             tail_mask[row, tail_width - len(tail):] = 1
         return {"input_ids": torch.cat([kept_ids, tail_ids], 1).to(device),
-                "attention_mask": torch.cat([kept_mask, tail_mask], 1).to(device), "cache": state.cache}
+                "attention_mask": torch.cat([kept_mask, tail_mask], 1).to(device), state.cache_argument: state.cache}
 
     def remember(self, generated, attention_mask: torch.Tensor, prompt_ids: Sequence[list[int]],
                  answers: Sequence[list[int]]) -> None:
         """Keep the cache of a finished generate call (return_dict_in_generate) for the next round."""
-        cache = generated.get("cache") if hasattr(generated, "get") else None
-        if cache is None:
-            cache = getattr(generated, "past_key_values", None)
-        if cache is None:
+        # transformers 5 names it `cache`, earlier versions `past_key_values` (in the output and in generate()).
+        name = next((key for key in ("cache", "past_key_values") if generated.get(key) is not None), None)
+        if name is None:
             self._state = None
             return
+        cache = generated[name]
         sequences = generated.sequences
         prompt_width = attention_mask.shape[1]
         generated_part = torch.ones((sequences.shape[0], sequences.shape[1] - prompt_width), dtype=torch.long)
-        self._state = _State(cache, sequences.cpu(), torch.cat([attention_mask.cpu(), generated_part], 1),
+        self._state = _State(cache, name, sequences.cpu(), torch.cat([attention_mask.cpu(), generated_part], 1),
                              [list(p) for p in prompt_ids], [list(a) for a in answers], prompt_width)
 
 
