@@ -10,8 +10,8 @@ into place when complete, the others wait and then load it.
 - `tiny-mllama`: `MllamaForConditionalGeneration` with a 3-layer vision tower (224 px, 56 px patches, one
   tile), a projector and a 5-layer text model with cross-attention at layers 1 and 3 (gates opened at
   build time, see `_build_tiny_mllama`). Its vision tower is pre-trained at build time to read the ranks of
-  rendered playing cards (`trainers.models.card_reader_pretraining`, about a minute on one CPU core), the
-  stand-in for a real model's pre-trained vision encoder.
+  rendered playing cards (`trainers.models.card_reader_pretraining`, about 2 minutes on one CPU core, once),
+  the stand-in for a real model's pre-trained vision encoder.
 """
 
 from __future__ import annotations

@@ -133,7 +133,7 @@ class RolloutWorker:
 
     def _sample(self, loaded, policy: PolicyWithValue, prompts: list[EncodedPrompt], settings: RolloutSettings):
         """One answer per prompt, as transitions, with their action log-probs (B,) and values (B,)."""
-        decode = lambda ids: loaded.tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
+        decode = _decoder(loaded)
         scored = sample_answers(loaded, policy.backbone, prompts, temperature=settings.temperature,
                                 top_p=settings.top_p, max_new_tokens=settings.max_new_tokens,
                                 batch_size=settings.generation_batch_size, score=settings.scoring == "generation",
@@ -173,7 +173,7 @@ class RolloutWorker:
         values (E,) of the states after the last round."""
         started = time.perf_counter()
         stats = RolloutStats()
-        decode = lambda ids: loaded.tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
+        decode = _decoder(loaded)
         was_training = policy.training
         policy.eval()
         if not self.started:
@@ -228,3 +228,8 @@ class RolloutWorker:
         policy.train(was_training)
         stats.seconds = time.perf_counter() - started
         return stats, next_values
+
+
+def _decoder(loaded):
+    """Answer token ids -> the text the environment reads (special tokens dropped)."""
+    return lambda ids: loaded.tokenizer.decode(ids, skip_special_tokens=True)
