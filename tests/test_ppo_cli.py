@@ -14,7 +14,7 @@ from trainers.ppo.run_log import read_log
 
 LOG_KEYS = {"update", "total_env_steps", "episodes", "success_rate", "episode_reward_mean", "episode_reward_std",
             "value_loss", "policy_loss", "approx_kl", "clip_fraction", "learning_rate", "compute_flops",
-            "recognition_accuracy", "wall_time"}
+            "recognition_accuracy", "wall_time", "success_rate_estimate", "first_attempt_accuracy"}
 
 
 def test_help_lists_options():

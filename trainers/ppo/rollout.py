@@ -30,6 +30,7 @@ from trainers.ppo.action_logprob import answer_token_weights
 from trainers.ppo.conversation_cache import ConversationCache
 from trainers.ppo.sampling import EncodedPrompt, ScoredAnswers, encode_prompt, sample_answers
 from trainers.ppo.storage import RolloutStorage
+from trainers.ppo.success_estimate import StepsByDepth
 from trainers.ppo.value_head import PolicyWithValue, Transition
 
 
@@ -42,6 +43,7 @@ class RolloutStats:
     recognitions: list[bool] = field(default_factory=list)
     first_attempts: int = 0
     first_attempt_hits: int = 0
+    steps_by_depth: StepsByDepth = field(default_factory=StepsByDepth)
     prompt_tokens: int = 0
     generated_tokens: int = 0
     bootstrap_tokens: int = 0
@@ -52,6 +54,7 @@ class RolloutStats:
         return {
             "episodes": self.episodes,
             "success_rate": self.successes / self.episodes if self.episodes else None,
+            "success_rate_estimate": self.steps_by_depth.success_rate(),
             "episode_reward_mean": float(rewards.mean()) if rewards.size else None,
             "episode_reward_std": float(rewards.std()) if rewards.size else None,
             "recognition_accuracy": float(np.mean(self.recognitions)) if self.recognitions else None,
@@ -88,18 +91,20 @@ class RolloutWorker:
         self.seed_stream = np.random.default_rng([seed, rank])
         self.conversations = [EpisodeConversation(self.prompter, enable_verification) for _ in self.envs]
         self.returns = [0.0] * num_envs
+        self.depths = [0] * num_envs
+        """Steps each episode in flight has taken (see success_estimate)."""
         self.started = False
         self._conversation_cache: ConversationCache | None = None
 
     # -- seed stream (saved in checkpoints) ----------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        episodes = pickle.dumps((self.envs, self.conversations, self.returns)) if self.started else None
+        episodes = pickle.dumps((self.envs, self.conversations, self.returns, self.depths)) if self.started else None
         return {"seed_stream": self.seed_stream.bit_generator.state, "episodes": episodes}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.seed_stream.bit_generator.state = state["seed_stream"]
         if state.get("episodes") is not None:
-            envs, self.conversations, self.returns = pickle.loads(state["episodes"])
+            envs, self.conversations, self.returns, self.depths = pickle.loads(state["episodes"])
             if len(envs) != len(self.envs):
                 raise ValueError(f"the checkpoint has {len(envs)} environments per rank, this run {len(self.envs)}")
             self.envs = envs
@@ -110,6 +115,7 @@ class RolloutWorker:
         observation, info = self.envs[index].reset(seed=episode_seed)
         self.conversations[index].start(observation, info)
         self.returns[index] = 0.0
+        self.depths[index] = 0
 
     def reset_all(self) -> None:
         for index in range(len(self.envs)):
@@ -206,9 +212,12 @@ class RolloutWorker:
                 rewards.append(float(reward))
                 dones.append(done)
                 truncs.append(bool(truncated and not terminated))
+                succeeded = done and self.adapter.episode_success(terminated, truncated, info)
+                stats.steps_by_depth.record(self.depths[index], done, succeeded)
+                self.depths[index] += 1
                 if done:
                     stats.episodes += 1
-                    stats.successes += bool(self.adapter.episode_success(terminated, truncated, info))
+                    stats.successes += succeeded
                     stats.episode_rewards.append(self.returns[index])
                     self._reset(index)
                 else:

@@ -24,6 +24,7 @@ from trainers.ppo.engine import DeepSpeedTrainEngine, PlainEngine, deepspeed_con
 from trainers.ppo.rollout import RolloutSettings, RolloutStats, RolloutWorker
 from trainers.ppo.run_log import RunLog
 from trainers.ppo.storage import RolloutStorage
+from trainers.ppo.success_estimate import StepsByDepth
 from trainers.ppo.update import UpdateSettings, critic_warmup, ppo_update
 from trainers.ppo.value_head import PolicyWithValue, ValueHead, hidden_size_of
 
@@ -102,7 +103,8 @@ def _aggregate(engine, stats: RolloutStats) -> dict[str, Any]:
                                        "successes": stats.successes, "rewards": stats.episode_rewards,
                                        "recognitions": stats.recognitions, "generated": stats.generated_tokens,
                                        "prompt": stats.prompt_tokens, "first": stats.first_attempts,
-                                       "first_hits": stats.first_attempt_hits})
+                                       "first_hits": stats.first_attempt_hits,
+                                       "by_depth": stats.steps_by_depth.as_lists()})
     total = RolloutStats()
     for part in parts:
         total.env_steps += part["steps"]
@@ -114,6 +116,7 @@ def _aggregate(engine, stats: RolloutStats) -> dict[str, Any]:
         total.prompt_tokens += part["prompt"]
         total.first_attempts += part["first"]
         total.first_attempt_hits += part["first_hits"]
+        total.steps_by_depth.merge(StepsByDepth.from_lists(part["by_depth"]))
     return {"env_steps": total.env_steps, "generated_tokens": total.generated_tokens, **total.summary()}
 
 
