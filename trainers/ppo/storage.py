@@ -1,8 +1,8 @@
 """The rollout buffer of one PPO update: T rounds x E environments of transitions and their statistics.
 
 Each round every environment contributes one transition (one model call: conversation so far -> answer ->
-reward). After the rollout, `finish` computes GAE advantages and returns; `minibatches` yields shuffled index
-batches for the PPO epochs.
+reward). After the rollout, `finish` computes GAE advantages and returns; `minibatches` yields index batches
+for the PPO epochs, episodes in shuffled order.
 """
 
 from __future__ import annotations
@@ -56,9 +56,26 @@ class RolloutStorage:
     def flat(self, index: int) -> tuple[int, int]:
         return divmod(index, self.num_envs)
 
+    def episode_chains(self) -> list[list[int]]:
+        """Flat indices grouped by episode: each environment's consecutive rounds until its episode ends."""
+        chains = []
+        for env in range(self.num_envs):
+            chain: list[int] = []
+            for t in range(self.rounds):
+                chain.append(t * self.num_envs + env)
+                if self.dones[t, env]:
+                    chains.append(chain)
+                    chain = []
+            if chain:
+                chains.append(chain)
+        return chains
+
     def minibatches(self, mini_batch_size: int, generator: torch.Generator) -> Iterator[list[int]]:
-        """Shuffled flat indices (round * E + env), `mini_batch_size` at a time (the last may be shorter)."""
-        order = torch.randperm(self.rounds * self.num_envs, generator=generator).tolist()
+        """Flat indices (round * E + env), `mini_batch_size` at a time (the last may be shorter): the episodes
+        in shuffled order, each episode's turns kept together, so that a turn whose conversation continues in
+        a later turn of the same mini-batch is scored inside that turn's forward (PolicyWithValue)."""
+        chains = self.episode_chains()
+        order = [index for c in torch.randperm(len(chains), generator=generator).tolist() for index in chains[c]]
         for start in range(0, len(order), mini_batch_size):
             yield order[start : start + mini_batch_size]
 

@@ -95,15 +95,17 @@ class PolicyWithValue(nn.Module):
 
     def _forward_batch(self, samples: list[Transition], temperature: float, pad_id: int):
         device = next(self.backbone.parameters()).device
-        lengths = [len(s.prompt_ids) + len(s.answer_ids) for s in samples]
-        width = max(lengths)
-        input_ids = torch.full((len(samples), width), pad_id, dtype=torch.long)
-        attention = torch.zeros((len(samples), width), dtype=torch.long)
-        weights = torch.zeros((len(samples), width))
-        for row, sample in enumerate(samples):
-            ids = sample.prompt_ids + sample.answer_ids
+        sequences = [s.prompt_ids + s.answer_ids for s in samples]
+        carriers, carrier_of = (_pack(sequences) if not samples[0].extra_inputs
+                                else (sequences, list(range(len(samples)))))
+        width = max(len(c) for c in carriers)
+        input_ids = torch.full((len(carriers), width), pad_id, dtype=torch.long)
+        attention = torch.zeros((len(carriers), width), dtype=torch.long)
+        for row, ids in enumerate(carriers):
             input_ids[row, : len(ids)] = torch.tensor(ids)
             attention[row, : len(ids)] = 1
+        weights = torch.zeros((len(samples), width))
+        for row, sample in enumerate(samples):
             # weights[t] multiplies log p(token t+1 | tokens <= t): positions of the answer, shifted by one.
             start = len(sample.prompt_ids) - 1
             weights[row, start : start + len(sample.answer_ids)] = torch.tensor(sample.answer_weights)
@@ -114,9 +116,10 @@ class PolicyWithValue(nn.Module):
         logits = outputs.logits[:, :-1].float() / temperature
         targets = inputs["input_ids"][:, 1:]
         token_log_probs = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-        action_log_probs = (token_log_probs * weights[:, :-1].to(device)).sum(dim=1)
+        rows = torch.tensor(carrier_of, device=device)
+        action_log_probs = (token_log_probs[rows] * weights[:, :-1].to(device)).sum(dim=1)
         last_prompt = torch.tensor([len(s.prompt_ids) - 1 for s in samples], device=device)
-        hidden = outputs.hidden_states[-1][torch.arange(len(samples), device=device), last_prompt]
+        hidden = outputs.hidden_states[-1][rows, last_prompt]
         if not self.value_grad_to_backbone:
             hidden = hidden.detach()
         return action_log_probs, self.values_from_hidden(hidden)
@@ -125,6 +128,23 @@ class PolicyWithValue(nn.Module):
         """(B,) critic values of (B, hidden) last-prompt-token hidden states."""
         weight = self.value_head.net[0].weight
         return self.value_head(hidden.to(device=weight.device, dtype=weight.dtype)).float()
+
+
+def _pack(sequences: list[list[int]]) -> tuple[list[list[int]], list[int]]:
+    """(carriers, carrier of each sequence): every sequence that is a prefix of a longer one (an earlier turn of
+    the same conversation) is read from that one's forward, which causal attention makes identical."""
+    carriers: list[list[int]] = []
+    carrier_of = [0] * len(sequences)
+    for index in sorted(range(len(sequences)), key=lambda i: -len(sequences[i])):
+        sequence = sequences[index]
+        for number, carrier in enumerate(carriers):
+            if carrier[: len(sequence)] == sequence:
+                carrier_of[index] = number
+                break
+        else:
+            carrier_of[index] = len(carriers)
+            carriers.append(sequence)
+    return carriers, carrier_of
 
 
 def _extend_per_token_inputs(extra: dict[str, torch.Tensor], width: int, device) -> dict[str, torch.Tensor]:
