@@ -121,3 +121,26 @@ def test_bad_template_variable_is_reported(runner, tmp_path):
     template.write_text("Cards {hand}")
     result = runner.invoke(cli, ["gen-data", "--prompt-template", str(template), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "unknown variable(s) hand" in result.output
+
+
+def test_wider_failed_attempts_include_wrong_numbers():
+    """The PPO init's records: up to verify_iter - 1 failed attempts, some with numbers not in the hand."""
+    from envs.general_points.config import GeneralPointsConfig
+    from envs.general_points.sft_data import GPDataSpec, generate_records
+
+    spec = GPDataSpec(num=40, seed=3, env=GeneralPointsConfig(verify_iter=5), multi_turn=True,
+                      max_wrong_attempts=4, wrong_number_share=0.5)
+    env = gym.make("gym_cards/GeneralPoint-oneline-v0").unwrapped
+    attempts_per_record, rewards_seen = set(), []
+    for record in generate_records(spec, None):
+        turns = [text for _, text in record.turns]
+        attempts_per_record.add((len(turns) - 2) // 2)
+        env.reset(options={"cards": json.loads(turns[-1])["cards"]})
+        for attempt, feedback in zip(turns[1:-1:2], turns[2:-1:2]):
+            _, reward, _, _, info = env.step(attempt)
+            rewards_seen.append(reward)
+            assert feedback.startswith(f"You failed this trial because {info['Verify Info']}")
+        assert env.step(turns[-1])[1] == 5.0
+    assert attempts_per_record == {1, 2, 3, 4}
+    assert {-1.0, -2.0} <= set(rewards_seen) <= {-1.0, -2.0}
+    assert 0.3 < rewards_seen.count(-2.0) / len(rewards_seen) < 0.7

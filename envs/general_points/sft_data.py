@@ -2,7 +2,9 @@
 
 The expert answer is the JSON the prompt asks for, with the solver's shortest solution. With `multi_turn`,
 each conversation first shows one or two legal but wrong formulas, each followed by the verifier's message,
-then the correct answer: the sub-optimal trajectories of the paper's ablation (C.1).
+then the correct answer: the sub-optimal trajectories of the paper's ablation (C.1). `max_wrong_attempts` and
+`wrong_number_share` widen them (up to `verify_iter - 1` failed attempts, some using numbers that are not the
+hand's), as the built-in PPO init does so that its retries meet the verifier messages RL will show it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ class GPDataSpec:
     env: GeneralPointsConfig
     multi_turn: bool = False
     template: str | None = None
+    max_wrong_attempts: int = 2
+    wrong_number_share: float = 0.0
+    """Share of the failed attempts whose formula uses a number that is not the hand's."""
 
 
 def expert_answer(plain_cards: list[str], numbers: list[int], formula: str, target: int) -> str:
@@ -44,6 +49,21 @@ def wrong_formula(numbers: list[int], target: int, rng: np.random.Generator) -> 
         node = SHAPES[int(rng.integers(0, len(SHAPES)))](*ordering, *ops)
         value = exact_value(node)
         if value is not None and value != target:
+            return render(node)
+
+
+def wrong_number_formula(numbers: list[int], target: int, rng: np.random.Generator) -> str:
+    """A formula in which one of the hand's numbers is replaced by another (the verifier's wrong-numbers case)."""
+    while True:
+        changed = list(numbers)
+        position = int(rng.integers(0, 4))
+        changed[position] = int(rng.integers(1, 11))
+        if sorted(changed) == sorted(numbers):
+            continue
+        ordering = [changed[i] for i in rng.permutation(4)]
+        ops = [OPERATORS[i] for i in rng.integers(0, 4, size=3)]
+        node = SHAPES[int(rng.integers(0, len(SHAPES)))](*ordering, *ops)
+        if exact_value(node) is not None:
             return render(node)
 
 
@@ -71,8 +91,11 @@ def generate_records(
         record = SFTRecord(record_id, image=image).add("user", prompt)
         plain, numbers = info["Plain Cards"], info["Numbers"]
         if spec.multi_turn:
-            for _ in range(int(rng.integers(1, min(2, config.verify_iter - 1) + 1)) if config.verify_iter > 1 else 0):
-                attempt = expert_answer(plain, numbers, wrong_formula(numbers, config.target_points, rng), config.target_points)
+            most = min(spec.max_wrong_attempts, config.verify_iter - 1)
+            for _ in range(int(rng.integers(1, most + 1)) if most > 0 else 0):
+                wrong = (wrong_number_formula if spec.wrong_number_share and rng.random() < spec.wrong_number_share
+                         else wrong_formula)
+                attempt = expert_answer(plain, numbers, wrong(numbers, config.target_points, rng), config.target_points)
                 verdict = rewards.verify_answer(attempt, plain, numbers, config.target_points, check_cards=False)
                 record.add("assistant", attempt).add("user", feedback_message(verdict.message))
         record.add("assistant", expert_answer(plain, numbers, info["Solution"][0], config.target_points))

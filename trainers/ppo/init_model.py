@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-INIT_VERSION = 2
+INIT_VERSION = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +28,12 @@ class TinyInitRecipe:
     """Share of records that open with a wrong attempt and the verifier's message (gen-data --multi-turn);
     only their final, correct answer is trained on. Without them the tiny model has never seen a feedback
     turn and degenerates on every retry, which leaves RL's multi-turn episodes nothing to improve."""
+    max_wrong_attempts: int = 4
+    """Failed attempts before the final answer in a multi-turn record: 1 to this many (up to verify_iter - 1)."""
+    wrong_number_share: float = 0.5
+    """Share of those attempts that use a number not in the hand, the tiny model's most common RL mistake;
+    with legal wrong-value attempts only (version 2), it met that verifier message first in RL and its
+    retries fell apart (attempt 3: 63 of 90 illegal)."""
     batch_size: int = 16
     learning_rate: float = 1e-3
     seed: int = 0
@@ -106,7 +112,9 @@ def _sft(out: Path, env_kwargs: Any, recipe: TinyInitRecipe) -> dict[str, Any]:
     multi = int(round(recipe.records * recipe.multi_turn_share))
     records = generate_records(GPDataSpec(num=recipe.records - multi, seed=recipe.seed, env=env_kwargs),
                                None if env_kwargs.language_only else image_dir / "single")
-    records += generate_records(GPDataSpec(num=multi, seed=recipe.seed + 1, env=env_kwargs, multi_turn=True),
+    records += generate_records(GPDataSpec(num=multi, seed=recipe.seed + 1, env=env_kwargs, multi_turn=True,
+                                           max_wrong_attempts=recipe.max_wrong_attempts,
+                                           wrong_number_share=recipe.wrong_number_share),
                                 None if env_kwargs.language_only else image_dir / "multi")
     examples = []
     for record in records:
