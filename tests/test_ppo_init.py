@@ -26,3 +26,15 @@ def test_tiny_init_is_built_once_and_loads(tmp_path, monkeypatch):
 
     loaded = load_model(str(folder))
     assert loaded.tokenizer.chat_template and not loaded.is_vision
+
+
+def test_init_records_do_not_depend_on_the_runs_verify_iter():
+    """One cached init serves runs of any verify_iter, so its records must not change with it."""
+    from trainers.ppo.init_model import init_records
+
+    recipe = TinyInitRecipe(records=20)
+    single = init_records(GeneralPointsConfig(verify_iter=1), recipe, None)
+    five = init_records(GeneralPointsConfig(verify_iter=5), recipe, None)
+    assert [r.turns for r in single] == [r.turns for r in five]
+    attempts = {(len(r.turns) - 2) // 2 for r in single}
+    assert 0 in attempts and max(attempts) > 1

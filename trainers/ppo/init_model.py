@@ -29,7 +29,8 @@ class TinyInitRecipe:
     only their final, correct answer is trained on. Without them the tiny model has never seen a feedback
     turn and degenerates on every retry, which leaves RL's multi-turn episodes nothing to improve."""
     max_wrong_attempts: int = 4
-    """Failed attempts before the final answer in a multi-turn record: 1 to this many (up to verify_iter - 1)."""
+    """Failed attempts before the final answer in a multi-turn record: 1 to this many, whatever the run's
+    verify_iter (the cached init does not depend on it)."""
     wrong_number_share: float = 0.5
     """Share of those attempts that use a number not in the hand, the tiny model's most common RL mistake;
     with legal wrong-value attempts only (version 2), it met that verifier message first in RL and its
@@ -95,13 +96,28 @@ def build_tiny_init(folder: Path, env_kwargs: Any, recipe: TinyInitRecipe) -> No
             raise
 
 
+def init_records(env_kwargs: Any, recipe: TinyInitRecipe, image_dir: Path | None) -> list:
+    """The expert conversations of the init: single answers, then answers after 1 to `max_wrong_attempts`
+    failed attempts. Cached per task, not per verify_iter, so the records do not depend on the run's."""
+    from envs.general_points.sft_data import GPDataSpec, generate_records
+
+    multi = int(round(recipe.records * recipe.multi_turn_share))
+    records = generate_records(GPDataSpec(num=recipe.records - multi, seed=recipe.seed, env=env_kwargs),
+                               None if image_dir is None else image_dir / "single")
+    retry_env = dataclasses.replace(env_kwargs, verify_iter=recipe.max_wrong_attempts + 1)
+    records += generate_records(GPDataSpec(num=multi, seed=recipe.seed + 1, env=retry_env, multi_turn=True,
+                                           max_wrong_attempts=recipe.max_wrong_attempts,
+                                           wrong_number_share=recipe.wrong_number_share),
+                                None if image_dir is None else image_dir / "multi")
+    return records
+
+
 def _sft(out: Path, env_kwargs: Any, recipe: TinyInitRecipe) -> dict[str, Any]:
-    """Supervised fine-tuning on expert single-turn answers (loss on the assistant tokens only)."""
+    """Supervised fine-tuning on `init_records` (loss on the final answer only)."""
     import numpy as np
     import torch
     from PIL import Image
 
-    from envs.general_points.sft_data import GPDataSpec, generate_records
     from trainers.models.chat import collate, encode_conversation
     from trainers.models.loader import load_model
 
@@ -109,13 +125,7 @@ def _sft(out: Path, env_kwargs: Any, recipe: TinyInitRecipe) -> dict[str, Any]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny model on a small CPU: see PPORunOptions.cpu_threads
     image_dir = out / "images"
-    multi = int(round(recipe.records * recipe.multi_turn_share))
-    records = generate_records(GPDataSpec(num=recipe.records - multi, seed=recipe.seed, env=env_kwargs),
-                               None if env_kwargs.language_only else image_dir / "single")
-    records += generate_records(GPDataSpec(num=multi, seed=recipe.seed + 1, env=env_kwargs, multi_turn=True,
-                                           max_wrong_attempts=recipe.max_wrong_attempts,
-                                           wrong_number_share=recipe.wrong_number_share),
-                                None if env_kwargs.language_only else image_dir / "multi")
+    records = init_records(env_kwargs, recipe, None if env_kwargs.language_only else image_dir)
     examples = []
     for record in records:
         messages = [{"role": role, "content": text} for role, text in record.turns]
