@@ -4,6 +4,9 @@ values taken from that call) against one-sample-at-a-time generation followed by
 batched scoring forward (`--rollout-scoring forward`), shows what each of the two changes gives.
 
     PYTHONPATH=. python bench/ppo_rollout_throughput.py [--model PATH_OR_ID] [--envs 32] [--rounds 2]
+                                                        [--verify-iter 5]
+
+`--envs 24 --rounds 6 --verify-iter 1` is the rollout of `sftvsrl ppo --env gp` (one attempt per hand).
 
 Prints env steps/s and generated tokens/s of each mode and the speed-up. Default model: the cached SFT init of
 the built-in tiny model that `sftvsrl ppo --env gp` uses (built on first use), else `--model tiny-llama`.
@@ -25,8 +28,9 @@ from trainers.ppo.value_head import PolicyWithValue
 GP = {"id": "gym_cards/GeneralPoint-oneline-v0"}
 
 
-def measure(loaded, policy, envs: int, rounds: int, batched: bool, seed: int, scoring: str) -> dict:
-    worker = RolloutWorker(GP, envs, seed)
+def measure(loaded, policy, env_config: dict, envs: int, rounds: int, batched: bool, seed: int,
+            scoring: str) -> dict:
+    worker = RolloutWorker(env_config, envs, seed)
     settings = RolloutSettings(temperature=0.7, top_p=1.0, max_new_tokens=64, thought_prob_coef=0.5,
                                action_fields=["formula"], generation_batch_size=None if batched else 1,
                                forward_batch_size=envs if batched else 1, scoring=scoring)
@@ -41,9 +45,9 @@ def measure(loaded, policy, envs: int, rounds: int, batched: bool, seed: int, sc
             "tokens_per_s": stats.generated_tokens / seconds}
 
 
-def measure_generation(loaded, policy, envs: int, batched: bool, seed: int) -> dict:
+def measure_generation(loaded, policy, env_config: dict, envs: int, batched: bool, seed: int) -> dict:
     """Sampling alone (no scoring forward, no environment): the first prompts of `envs` fresh episodes."""
-    worker = RolloutWorker(GP, envs, seed)
+    worker = RolloutWorker(env_config, envs, seed)
     worker.reset_all()
     prompts = worker._prompts(loaded)
     torch.manual_seed(seed)
@@ -61,6 +65,7 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--envs", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--verify-iter", type=int, default=5, help="attempts per hand (GP's verify_iter)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -74,10 +79,13 @@ def main() -> None:
         args.model = str(folder)
     loaded = load_model(args.model, device="cuda" if torch.cuda.is_available() else "cpu", for_training=True)
     policy = PolicyWithValue(loaded.model)
-    rows = [measure(loaded, policy, args.envs, args.rounds, batched, args.seed, scoring)
+    env_config = {**GP, "verify_iter": args.verify_iter}
+    rows = [measure(loaded, policy, env_config, args.envs, args.rounds, batched, args.seed, scoring)
             for batched, scoring in ((True, "generation"), (False, "forward"), (True, "forward"))]
-    generation = [measure_generation(loaded, policy, args.envs, batched, args.seed) for batched in (True, False)]
-    print(f"model={args.model} envs={args.envs} rounds={args.rounds} threads={args.threads} "
+    generation = [measure_generation(loaded, policy, env_config, args.envs, batched, args.seed)
+                  for batched in (True, False)]
+    print(f"model={args.model} envs={args.envs} rounds={args.rounds} verify_iter={args.verify_iter} "
+          f"threads={args.threads} "
           f"device={loaded.device}")
     print(f"{'mode':<40} {'samples':>7} {'tokens':>7} {'seconds':>8} {'samples/s':>9} {'tokens/s':>9}")
     for row in rows + generation:
