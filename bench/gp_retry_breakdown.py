@@ -19,13 +19,10 @@ import json
 import torch
 
 from envs.conversation import EpisodeConversation
-from envs.general_points import rewards
 from envs.general_points.env import GeneralPointEnv
 from envs.general_points.prompts import GeneralPointsPrompter
+from gp_answer_breakdown import VERDICTS  # bench/gp_answer_breakdown.py, beside this script
 from trainers.models import generate_batch, load_model
-
-VERDICTS = {rewards.CORRECT: "correct", rewards.WRONG_VALUE: "legal, wrong value",
-            rewards.WRONG_NUMBERS: "wrong numbers", rewards.ILLEGAL: "illegal / no formula"}
 
 
 def retry_breakdown(model: str, num: int, attempts: int, temperature: float, seed: int) -> dict:
