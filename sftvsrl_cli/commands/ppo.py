@@ -27,7 +27,8 @@ def _format_update(record: dict) -> str:
         return "-" if value is None else format(value, fmt)
 
     line = (f"update={record['update']} env_steps={record['total_env_steps']} episodes={record['episodes']} "
-            f"success={show('success_rate', '.3f')} success_est={show('success_rate_estimate', '.3f')} first_try={show('first_attempt_accuracy', '.3f')} "
+            f"success={show('success_rate', '.3f')} success_est={show('success_rate_estimate', '.3f')} "
+            f"first_try={show('first_attempt_accuracy', '.3f')} "
             f"reward={show('episode_reward_mean', '.2f')}"
             f"±{show('episode_reward_std', '.2f')} v_loss={show('value_loss', '.4f')} "
             f"pg_loss={show('policy_loss', '.4f')} kl={show('approx_kl', '.4f')} "

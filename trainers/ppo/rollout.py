@@ -98,13 +98,18 @@ class RolloutWorker:
 
     # -- seed stream (saved in checkpoints) ----------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        episodes = pickle.dumps((self.envs, self.conversations, self.returns, self.depths)) if self.started else None
+        in_flight = (self.envs, self.conversations, self.returns, self.depths)
+        episodes = pickle.dumps(in_flight) if self.started else None
         return {"seed_stream": self.seed_stream.bit_generator.state, "episodes": episodes}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.seed_stream.bit_generator.state = state["seed_stream"]
         if state.get("episodes") is not None:
-            envs, self.conversations, self.returns, self.depths = pickle.loads(state["episodes"])
+            envs, self.conversations, self.returns, *depths = pickle.loads(state["episodes"])
+            # Checkpoints from before success_rate_estimate kept no depths: a GP episode's depth is its
+            # answers so far.
+            self.depths = depths[0] if depths else [sum(turn.role == "assistant" for turn in c.turns)
+                                                    for c in self.conversations]
             if len(envs) != len(self.envs):
                 raise ValueError(f"the checkpoint has {len(envs)} environments per rank, this run {len(self.envs)}")
             self.envs = envs
