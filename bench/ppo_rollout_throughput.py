@@ -85,8 +85,7 @@ def main() -> None:
     generation = [measure_generation(loaded, policy, env_config, args.envs, batched, args.seed)
                   for batched in (True, False)]
     print(f"model={args.model} envs={args.envs} rounds={args.rounds} verify_iter={args.verify_iter} "
-          f"threads={args.threads} "
-          f"device={loaded.device}")
+          f"threads={args.threads} device={loaded.device}")
     print(f"{'mode':<40} {'samples':>7} {'tokens':>7} {'seconds':>8} {'samples/s':>9} {'tokens/s':>9}")
     for row in rows + generation:
         print(f"{row['mode']:<40} {row['env_steps']:>7} {row['tokens']:>7} {row['seconds']:>8.2f} "
