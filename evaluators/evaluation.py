@@ -2,14 +2,20 @@
 
 Layout of an evaluation folder:
 
-    OUT/run.json                 what was evaluated (policy, seed, settings), checked on resume
+    OUT/run.json                 the last run: UTC start/finish, package versions, git commit, the command
+                                 line (secrets masked), the resolved config (policy, settings, jobs)
     OUT/summary.json             every split's metrics (what `sftvsrl report` reads)
-    OUT/<split>/steps.jsonl      one record per model answer and one per finished episode
+    OUT/results_<time>.json      the same metrics in lm-evaluation-harness's layout (`lm_eval_export`)
+    OUT/<split>/run.json         what was evaluated (policy, seed, settings), checked on resume
+    OUT/<split>/steps.jsonl      one record per model answer (`"type": "step"`: the exact prompt as `prompt`
+                                 {messages, images by sha256}, the raw answer as `output`, reward, ...) and
+                                 one per finished episode (`"type": "episode"`)
     OUT/<split>/summary.json     that split's metrics
 
 Re-running into the same folder continues where it stopped. A folder written under different settings is
 refused (so two runs never mix), except for the number of episodes: a larger `num_traj` extends a run.
-No file holds wall-clock times, so a resumed run's files equal an uninterrupted run's.
+Only OUT/run.json and OUT/results_*.json hold wall-clock times, so a resumed run's other files equal an
+uninterrupted run's.
 """
 
 from __future__ import annotations
@@ -20,13 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from envs.registry import make_adapter
 from envs.sft_records import atomic_write_text
 from evaluators.metrics import compute_metrics
+from evaluators.lm_eval_export import write_lm_eval_results
 from evaluators.policies import Policy
+from evaluators.provenance import provenance, utc_timestamp
 from evaluators.runner import EpisodeSpec, run_episodes
 from evaluators.splits import Split, count_routes, split_env_config, task_of_env_config
 from evaluators.step_log import StepLog
-from evaluators.tasks import adapter_for
 
 FORMAT_VERSION = 1
 STEPS_FILE = "steps.jsonl"
@@ -118,7 +126,7 @@ def evaluate_job(
     _check_identity(folder / RUN_FILE, identity, overwrite)
     spec = EpisodeSpec(job.split, f"{task}/{job.name}", job.env_config, job.seed,
                        settings.enable_verification, settings.template)
-    adapter = adapter_for(job.env_config)
+    adapter = make_adapter(job.env_config)
     run_episodes(policy, adapter, spec, job.num_traj, log, settings.batch_size, on_episode)
     records = log.canonicalize()
     summary = summarize(records, job.num_traj)
@@ -153,13 +161,33 @@ def evaluate(
 ) -> dict[str, Any]:
     """Evaluate on every job; writes `out_dir/summary.json` with all splits and returns it."""
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run = run_record(policy, jobs, settings)
+    _write_json(out_dir / RUN_FILE, run)  # written first, so a failed run says what it was
     splits = _previous_splits(out_dir / SUMMARY_FILE, policy.describe())
     for job in jobs:
         splits[job.name] = evaluate_job(policy, job, settings, out_dir, overwrite,
                                         lambda record, name=job.name: on_episode(name, record))
     summary = {"label": settings.label, "policy": policy.describe(), "splits": splits}
     _write_json(out_dir / SUMMARY_FILE, summary)
+    run["finished"] = utc_timestamp()
+    _write_json(out_dir / RUN_FILE, run)
+    write_lm_eval_results(out_dir, summary, run, FORMAT_VERSION)
     return summary
+
+
+def run_record(policy: Policy, jobs: Sequence[SplitJob], settings: EvalSettings) -> dict[str, Any]:
+    """OUT/run.json: when, with what code, from which command, under which resolved config."""
+    template = hashlib.sha256(settings.template.encode()).hexdigest() if settings.template else None
+    config = {
+        "policy": policy.describe(),
+        "settings": {"batch_size": settings.batch_size, "enable_verification": settings.enable_verification,
+                     "label": settings.label, "prompt_template_sha256": template},
+        "jobs": [{"name": job.name, "split": getattr(job.split, "key", None), "env_config": job.env_config,
+                  "num_traj": job.num_traj, "seed": job.seed} for job in jobs],
+    }
+    return {"format_version": FORMAT_VERSION, "started": utc_timestamp(), "finished": None, **provenance(),
+            "config": config}
 
 
 def _previous_splits(path: Path, policy: dict[str, Any]) -> dict[str, Any]:

@@ -12,17 +12,20 @@ repeated and no sample is lost or duplicated, and it continues from where it sto
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
+
 from envs.answer_parsing import MAX_ANSWER_CHARS
 from envs.conversation import EpisodeConversation
+from envs.spec import TaskAdapter
 from envs.registry import make_env, make_prompter
 from evaluators.policies import Policy, PolicyFailure, PolicyRequest
 from evaluators.splits import Split, episode_reset_kwargs, episode_seed
 from evaluators.step_log import StepLog
-from evaluators.tasks import TaskAdapter
 
 
 class ReplayMismatch(ValueError):
@@ -57,6 +60,17 @@ class _Active:
 
 def sample_id(split_key: str, index: int) -> str:
     return f"{split_key}/{index:05d}"
+
+
+def prompt_record(request: PolicyRequest) -> dict[str, Any]:
+    """The exact prompt a policy was given: the chat messages (image blocks in place) and each image by the
+    sha256 of its pixels (uint8, row-major) with its shape."""
+    images = []
+    for image in request.images or ():
+        pixels = np.ascontiguousarray(np.asarray(image))
+        images.append({"sha256": hashlib.sha256(pixels.tobytes()).hexdigest(), "shape": list(pixels.shape),
+                       "dtype": str(pixels.dtype)})
+    return {"messages": request.messages, "images": images}
 
 
 def run_episodes(
@@ -125,6 +139,7 @@ def _play_round(policy: Policy, adapter: TaskAdapter, spec: EpisodeSpec, active:
                                     state.conversation.images, state.info,
                                     episode_seed(spec.seed, state.index * 4096 + state.step))
             requests.append((state, request))
+    prompts = {state.index: prompt_record(request) for state, request in requests}
     failure: PolicyFailure | None = None
     if requests:
         try:
@@ -140,9 +155,9 @@ def _play_round(policy: Policy, adapter: TaskAdapter, spec: EpisodeSpec, active:
                 raise RuntimeError(f"policy {policy.name} returned a {type(output).__name__}, not text")
             answers[state.index] = output[:MAX_ANSWER_CHARS]
     if failure is not None:
-        records, _ = _step_all(adapter, spec, [s for s in active if s.index in answers], answers, scored)
+        records, _ = _step_all(adapter, spec, [s for s in active if s.index in answers], answers, scored, prompts)
         raise RoundFailed(failure, records)
-    return _step_all(adapter, spec, active, answers, scored)
+    return _step_all(adapter, spec, active, answers, scored, prompts)
 
 
 class RoundFailed(RuntimeError):
@@ -155,7 +170,7 @@ class RoundFailed(RuntimeError):
 
 
 def _step_all(adapter: TaskAdapter, spec: EpisodeSpec, active: Sequence[_Active], answers: Mapping[int, str],
-              scored: Mapping[int, bool]):
+              scored: Mapping[int, bool], prompts: Mapping[int, dict[str, Any]]):
     records: list[dict[str, Any]] = []
     finished: list[_Active] = []
     for state in active:
@@ -177,6 +192,8 @@ def _step_all(adapter: TaskAdapter, spec: EpisodeSpec, active: Sequence[_Active]
             "truncated": bool(truncated),
         }
         record.update(adapter.step_fields(answer, float(reward), state.info, info) if record["scored"] else {"correct": False})
+        if state.index in prompts:
+            record["prompt"] = prompts[state.index]
         replayed = state.step < len(state.replay)
         if replayed:
             _check_replay(state.replay[state.step], record)

@@ -1,4 +1,4 @@
-"""The study's named evaluation splits, defined once for every evaluator and for PPO's periodic evaluation.
+"""Choosing and building the study's named evaluation splits (declared in each environment's `spec.py`).
 
 A task (`gp-l`, `gp-vl`, `virl-l`, `virl-vl`) has an `id` split and its OOD splits (paper section 3):
 
@@ -20,89 +20,17 @@ same split and seed see the same hands and routes.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
-GP_ENV_ID = "gym_cards/GeneralPoint-oneline-v0"
-VIRL_ENV_ID = "gym_virl/Navigation-v0"
+from envs import registry
+from envs.registry import SPLITS, TASKS, get_task, task_of_env_config
+from envs.spec import RECOGNITION, STEP_ACCURACY, SUCCESS, Split, Task
 
-# Primary metric of each kind of split (what the paper's tables report).
-SUCCESS = "success"  # episode success within verify_iter attempts (GP); route success (V-IRL)
-STEP_ACCURACY = "step_accuracy"  # V-IRL per-step accuracy, retries counted as samples
-RECOGNITION = "recognition"  # GP-VL: the `cards` field names the hand
-
-
-@dataclass(frozen=True)
-class Task:
-    name: str
-    env_id: str
-    base_env_config: Mapping[str, Any]
-    description: str
-
-
-@dataclass(frozen=True)
-class Split:
-    task: str
-    name: str
-    rule_keys: Mapping[str, Any]
-    """env_config keys that define the split; they override whatever the user's config says."""
-    description: str
-    primary_metric: str
-    num_traj: int
-    """Published evaluation size."""
-    seed: int
-    """Published evaluation seed."""
-    ordered: bool = False
-    """Episode i plays route i of the route file (the published `--order` evaluation) instead of a drawn one."""
-    requires: tuple[str, ...] = field(default=())
-    """env_config keys the user must supply (data paths)."""
-    other_data: bool = False
-    """Runs on other data than training (V-IRL visual OOD: other cities' routes), given separately."""
-
-    @property
-    def key(self) -> str:
-        return f"{self.task}/{self.name}"
-
-
-TASKS: dict[str, Task] = {
-    "gp-l": Task("gp-l", GP_ENV_ID, {"id": GP_ENV_ID, "language_only": True, "verify_iter": 5, "target_points": 24},
-                 "GeneralPoints, cards as text"),
-    "gp-vl": Task("gp-vl", GP_ENV_ID, {"id": GP_ENV_ID, "language_only": False, "verify_iter": 5, "target_points": 24},
-                  "GeneralPoints, cards as an image"),
-    "virl-l": Task("virl-l", VIRL_ENV_ID, {"id": VIRL_ENV_ID, "language_only": True, "verify_iter": 2},
-                   "V-IRL navigation, observations as text"),
-    "virl-vl": Task("virl-vl", VIRL_ENV_ID, {"id": VIRL_ENV_ID, "language_only": False, "verify_iter": 2},
-                    "V-IRL navigation, 2x2 street-view grid"),
-}
-
-_SPLITS: list[Split] = [
-    Split("gp-l", "id", {"treat_face_cards_as_10": True, "ood": False}, "J/Q/K count as 10", SUCCESS, 234, 42),
-    Split("gp-l", "rule-ood", {"treat_face_cards_as_10": False, "ood": True},
-          "J/Q/K count as 11/12/13, a face card in every hand", SUCCESS, 234, 42),
-    Split("gp-vl", "id", {"treat_face_cards_as_10": True, "ood": False, "face_cards_color": "black"},
-          "black suits, J/Q/K count as 10", SUCCESS, 234, 42),
-    Split("gp-vl", "rule-ood", {"treat_face_cards_as_10": False, "ood": True, "face_cards_color": "black"},
-          "black suits, J/Q/K count as 11/12/13, a face card in every hand", SUCCESS, 234, 42),
-    Split("gp-vl", "visual-ood", {"treat_face_cards_as_10": True, "ood": False, "face_cards_color": "red"},
-          "red suits, J/Q/K count as 10", SUCCESS, 234, 42),
-    Split("virl-l", "id", {"absolute_action": True}, "absolute actions, training routes", STEP_ACCURACY, 48, 12,
-          requires=("route_info_path",)),
-    Split("virl-l", "rule-ood", {"absolute_action": False}, "relative actions, training routes", STEP_ACCURACY, 48,
-          12, requires=("route_info_path",)),
-    Split("virl-vl", "id", {"absolute_action": True}, "absolute actions, training routes", STEP_ACCURACY, 48, 12,
-          requires=("route_info_path",)),
-    Split("virl-vl", "rule-ood", {"absolute_action": False}, "relative actions, training routes", STEP_ACCURACY, 48,
-          12, requires=("route_info_path",)),
-    # The paper's V-OOD numbers are multiples of 1/18: route success on the 18 benchmark routes, in order.
-    Split("virl-vl", "visual-ood", {"absolute_action": True}, "other cities' routes in order, absolute actions",
-          SUCCESS, 18, 12, ordered=True, requires=("route_info_path",), other_data=True),
-]
-
-SPLITS: dict[str, Split] = {split.key: split for split in _SPLITS}
+__all__ = ["RECOGNITION", "STEP_ACCURACY", "SUCCESS", "Split", "Task", "SPLITS", "TASKS", "get_task",
+           "task_of_env_config"]
 
 
 def task_names() -> list[str]:
@@ -111,12 +39,6 @@ def task_names() -> list[str]:
 
 def split_names(task: str) -> list[str]:
     return [split.name for split in SPLITS.values() if split.task == task]
-
-
-def get_task(task: str) -> Task:
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
-    return TASKS[task]
 
 
 def get_split(task: str, name: str) -> Split:
@@ -140,20 +62,10 @@ def parse_split_list(task: str, text: str | None) -> list[Split]:
     return seen
 
 
-def task_of_env_config(env_config: Mapping[str, Any]) -> str:
-    """The task an env_config describes (`gp-l`, `gp-vl`, `virl-l`, `virl-vl`)."""
-    env_id = env_config.get("id", GP_ENV_ID)
-    language_only = bool(env_config.get("language_only", True))
-    for task in TASKS.values():
-        if task.env_id == env_id and bool(task.base_env_config.get("language_only")) == language_only:
-            return task.name
-    raise ValueError(f"no evaluation task for environment {env_id!r} (language_only={language_only})")
-
-
 def detect_split(env_config: Mapping[str, Any]) -> Split | None:
     """The named split whose rule keys an env_config matches (e.g. a published eval config), or None."""
     task = task_of_env_config(env_config)
-    defaults = _env_defaults(TASKS[task].env_id)
+    defaults = registry.env_defaults(TASKS[task].env_id)
     for name in split_names(task):
         split = SPLITS[f"{task}/{name}"]
         if all(env_config.get(key, defaults.get(key)) == value for key, value in split.rule_keys.items()):
@@ -224,9 +136,3 @@ def episode_reset_kwargs(split: Split | None, seed: int, index: int) -> dict[str
 def metric_log_key(split_name: str, metric: str) -> str:
     """The key under which training logs record a split's metric, e.g. `eval/rule-ood/success`."""
     return f"eval/{split_name}/{metric}"
-
-
-def _env_defaults(env_id: str) -> dict[str, Any]:
-    from envs.registry import config_class
-
-    return {f.name: f.default for f in dataclasses.fields(config_class(env_id)) if f.default is not dataclasses.MISSING}

@@ -22,7 +22,8 @@ from evaluators.splits import (
     split_names,
 )
 from evaluators.step_log import StepLog
-from evaluators.tasks import adapter_for, matched_cards, read_cards
+from envs.general_points.adapter import matched_cards, read_cards
+from envs.registry import make_adapter as adapter_for
 from sftvsrl_cli.config import load_config
 from sftvsrl_cli.config.schema import ExperimentConfig
 

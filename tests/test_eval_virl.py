@@ -11,7 +11,7 @@ import envs  # noqa: F401
 from evaluators.evaluation import EvalSettings, evaluate, split_job
 from evaluators.policies import GarbagePolicy, OraclePolicy
 from evaluators.splits import city_env_config, get_split, parse_split_list
-from evaluators.tasks import adapter_for
+from envs.registry import make_adapter as adapter_for
 
 
 @pytest.fixture(scope="module")

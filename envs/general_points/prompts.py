@@ -71,3 +71,8 @@ class GeneralPointsPrompter:
         from envs.conversation import Turn
 
         return Turn("user", feedback_message(info["Verify Info"]))
+
+
+def prompter_for(kwargs: Any, template: str | None = None) -> GeneralPointsPrompter:
+    """The prompter of a GeneralPoints env_config (its typed keyword arguments)."""
+    return GeneralPointsPrompter(kwargs.treat_face_cards_as_10, kwargs.target_points, kwargs.language_only, template)

@@ -117,3 +117,8 @@ class VirlPrompter:
         from envs.conversation import Turn
 
         return Turn("user", feedback_message(info["Verify Info"]))
+
+
+def prompter_for(kwargs: Any, template: str | None = None) -> VirlPrompter:
+    """The prompter of a V-IRL env_config (its typed keyword arguments)."""
+    return VirlPrompter(kwargs.absolute_action, kwargs.language_only, template, kwargs.view_layout)

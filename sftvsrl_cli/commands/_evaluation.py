@@ -9,10 +9,11 @@ from typing import Any, Callable
 
 import click
 
+from envs.registry import TASKS
 from sftvsrl_cli.console import Output
 from sftvsrl_cli.options import config_options, json_option, seed_option
 
-TASK_CHOICES = ["gp-l", "gp-vl", "virl-l", "virl-vl"]
+TASK_CHOICES = list(TASKS)
 
 
 def eval_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -48,10 +49,9 @@ def eval_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def resolve_jobs(config_file, overrides, task, split_text, num_traj, seed, verify_iter, extra_options=None,
                  routes_dir=None, ood_routes_dir=None):
     """The typed config and the split jobs the options ask for."""
-    from envs.general_points.prompts import TEMPLATE_VARIABLES
-    from envs.prompt_templates import load_template
+    from envs.registry import TASKS, load_prompt_template, task_of_env_config
     from evaluators.evaluation import SplitJob, split_job
-    from evaluators.splits import TASKS, city_env_config, detect_split, parse_split_list, task_of_env_config
+    from evaluators.splits import city_env_config, detect_split, parse_split_list
     from sftvsrl_cli.config import load_config
     from sftvsrl_cli.config.schema import ExperimentConfig
 
@@ -80,13 +80,7 @@ def resolve_jobs(config_file, overrides, task, split_text, num_traj, seed, verif
         if split_text is None and other_data is None:  # "all" without other-city data: the splits it allows
             splits = [s for s in splits if not s.other_data] or splits
         jobs = [split_job(s, user_env, size, run_seed, verify_iter, other_data) for s in splits]
-    path = config.prompt_config.template_path
-    if path and TASKS[task].env_id != TASKS["gp-l"].env_id:
-        from envs.virl.prompts import TEMPLATE_VARIABLES as VIRL_VARIABLES
-
-        template = load_template(path, VIRL_VARIABLES)
-    else:
-        template = load_template(path, TEMPLATE_VARIABLES) if path else None
+    template = load_prompt_template({"id": TASKS[task].env_id}, config.prompt_config.template_path)
     return config, task, jobs, template
 
 

@@ -52,7 +52,7 @@ def command(output: Output, models, policy, baseline, device, dtype, max_new_tok
     from evaluators.evaluation import EvalSettings
     from evaluators.policies import GarbagePolicy, OraclePolicy
     from evaluators.report import build_report, render_report
-    from evaluators.tasks import adapter_for
+    from envs.registry import make_adapter
 
     output.json_mode = json_
     options = {"prompt_config.template_path": prompt_template, "model_path": None}
@@ -73,11 +73,11 @@ def command(output: Output, models, policy, baseline, device, dtype, max_new_tok
     summaries = []
     for entry_label, source in entries:
         if policy == "oracle":
-            agent = OraclePolicy(adapter_for(jobs[0].env_config))
+            agent = OraclePolicy(make_adapter(jobs[0].env_config))
         elif policy == "garbage":
             agent = GarbagePolicy()
         else:
-            agent = _local_policy(source, dtype, device, generation, from_config, max_new_tokens, temperature)
+            agent = _local_policy(output, source, dtype, device, generation, from_config, max_new_tokens, temperature)
         settings = EvalSettings(batch_size=batch_size or 8, template=template, label=entry_label,
                                 enable_verification=config.prompt_config.enable_verification)
         target = base_out / entry_label if several or not out_dir else base_out
@@ -89,10 +89,12 @@ def command(output: Output, models, policy, baseline, device, dtype, max_new_tok
         render_summary(output, summaries[0], json_, f"eval {entries[0][0]} ({task})")
 
 
-def _local_policy(source, dtype, device, generation, from_config, max_new_tokens, temperature):
+def _local_policy(output, source, dtype, device, generation, from_config, max_new_tokens, temperature):
     from evaluators.local_policy import LocalModelPolicy
+    from sftvsrl_cli.stages import ensure_builtin_model
     from trainers.models import load_model
 
+    ensure_builtin_model(output, source)
     loaded = load_model(str(source), dtype=dtype, device=device)
     if temperature is not None:
         do_sample = temperature > 0

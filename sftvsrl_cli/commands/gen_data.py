@@ -66,10 +66,8 @@ def command(output: Output, env_name, variant, num, out_dir, data_format, ood, f
         _virl(output, variant, num, out_dir, data_format, resolution, city, num_routes, style, pano_width, workers,
               routes_path, action_space, prompt_template, seed, json_, config_file, overrides)
         return
-    from envs.general_points.prompts import TEMPLATE_VARIABLES
     from envs.general_points.sft_data import GPDataSpec, generate_records
-    from envs.prompt_templates import load_template
-    from envs.registry import env_kwargs
+    from envs.registry import env_kwargs, load_prompt_template
 
     env_options = {
         "env_config.language_only": None if variant is None else variant == "l",
@@ -83,8 +81,7 @@ def command(output: Output, env_name, variant, num, out_dir, data_format, ood, f
     }
     config = load_config(ExperimentConfig, config_file, overrides, env_options, base={"seed": 0})
     env_config = env_kwargs(config.env_config)
-    template_path = config.prompt_config.template_path
-    template = load_template(template_path, TEMPLATE_VARIABLES) if template_path else None
+    template = load_prompt_template(config.env_config, config.prompt_config.template_path)
     variant = "l" if env_config.language_only else "vl"
     spec = GPDataSpec(num=num, seed=config.seed, env=env_config, multi_turn=multi_turn, template=template)
 
@@ -111,8 +108,8 @@ def _virl(output, variant, num, out_dir, data_format, resolution, city, num_rout
         "seed": seed,
         **gen_data_virl.city_options(routes_path),
     }
-    base = {"seed": 0, "env_config": {"id": gen_data_virl.VIRL_ID}}
+    base = {"seed": 0, "env_config": {"id": gen_data_virl.VIRL.id}}
     config = load_config(ExperimentConfig, config_file, overrides, options, base=base)
-    if config.env_config.get("id") != gen_data_virl.VIRL_ID:
+    if config.env_config.get("id") != gen_data_virl.VIRL.id:
         raise CommandError(f"--env virl needs a V-IRL env_config, got id {config.env_config.get('id')!r}")
     gen_data_virl.sft_data_command(output, config, num, out_dir, data_format, json_)

@@ -7,11 +7,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from envs.virl.spec import SPEC as VIRL
 from sftvsrl_cli.commands._gen_data_output import write_and_report
 from sftvsrl_cli.console import Output
-
-VIRL_ID = "gym_virl/Navigation-v0"
-
 
 def generate_city_command(output: Output, out_dir: Path, name: str, num_routes: int, style: str, pano_width: int,
                           seed: int, workers: int, json_: bool) -> None:
@@ -68,6 +66,6 @@ def sft_data_command(output: Output, config, num: int, out_dir: Path, data_forma
     spec = VirlDataSpec(num=num, seed=config.seed, env=env_config, template=template)
     image_dir = None if env_config.language_only else out_dir / "images"
     meta = {"env": "virl", "variant": variant, "seed": config.seed,
-            "env_config": {"id": VIRL_ID, **asdict(env_config)}}
+            "env_config": {"id": VIRL.id, **asdict(env_config)}}
     write_and_report(output, f"virl-{variant}", num, lambda advance: generate_records(spec, image_dir, advance),
                      out_dir, data_format, meta, json_)

@@ -37,7 +37,7 @@ def command(output: Output, model, policy, base_url, api_key_env, concurrency, d
     from evaluators.evaluation import EvalSettings
     from evaluators.metrics import format_rate
     from evaluators.policies import GarbagePolicy, OraclePolicy, PolicyFailure
-    from evaluators.tasks import adapter_for
+    from envs.registry import make_adapter
 
     output.json_mode = json_
     if task not in (None, "gp-vl"):
@@ -49,7 +49,7 @@ def command(output: Output, model, policy, base_url, api_key_env, concurrency, d
                             enable_verification=False, label=label)
     client = None
     if policy == "oracle":
-        agent = OraclePolicy(adapter_for(jobs[0].env_config))
+        agent = OraclePolicy(make_adapter(jobs[0].env_config))
     elif policy == "garbage":
         agent = GarbagePolicy()
     elif not model:
@@ -58,12 +58,16 @@ def command(output: Output, model, policy, base_url, api_key_env, concurrency, d
         from evaluators.api_client import ChatClient
         from evaluators.api_policy import ApiPolicy
 
-        client = ChatClient(base_url, model, os.environ.get(api_key_env) or None, max_connections=concurrency)
+        client = ChatClient(base_url, model, os.environ.get(api_key_env) or None, max_connections=concurrency,
+                            on_retry=output.retry_log())
         agent = ApiPolicy(client, concurrency, 0.0, max_new_tokens)
     else:
         from evaluators.local_policy import LocalModelPolicy
         from trainers.models import load_model
 
+        from sftvsrl_cli.stages import ensure_builtin_model
+
+        ensure_builtin_model(output, model)
         agent = LocalModelPolicy(load_model(model, dtype=dtype, device=device), max_new_tokens)
     settings.label = label or (model or policy)
     out_dir = out_dir or Path("runs/recog") / "".join(c if c.isalnum() or c in "-_." else "_" for c in settings.label)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from sftvsrl_cli.config.coerce import to_dataclass
 from sftvsrl_cli.config.errors import ConfigError, suggestion
 
-DEFAULT_ENV_ID = "gym_cards/GeneralPoint-oneline-v0"
+from envs.registry import DEFAULT_ENV_ID
 
 
 @dataclass
@@ -169,15 +169,13 @@ def validate_env_config(env_config: dict[str, Any], path: str) -> dict[str, Any]
     A V-IRL `route_info_path` may be a published data name (`virl-nyc-1k`, `virl-vln-mini`): it resolves to
     the downloaded files, filling in the GPS-to-panorama map and street-view folder when they are unset.
     """
-    from envs.registry import ENVIRONMENTS, VIRL_ID, config_class
+    from envs.registry import ENVIRONMENTS, config_class
+    from trainers.hub import apply_virl_data_names
 
     env_id = env_config.get("id", DEFAULT_ENV_ID)
     if env_id not in ENVIRONMENTS:
         raise ConfigError(f"unknown environment '{path}.id': {env_id!r}{suggestion(str(env_id), ENVIRONMENTS)}")
-    if env_id == VIRL_ID:
-        from trainers.hub import apply_virl_data_names
-
-        env_config = apply_virl_data_names(env_config)
+    env_config = apply_virl_data_names(env_config)
     kwargs = {k: v for k, v in env_config.items() if k != "id"}
     typed = to_dataclass(config_class(env_id), kwargs, f"{path}.")
     explicit = {f.name: getattr(typed, f.name) for f in dataclasses.fields(typed) if f.name in kwargs}

@@ -15,8 +15,6 @@ REPORT_TARGETS = ("none", "wandb", "tensorboard")
 RATIO_NORMALIZATIONS = ("none", "length")
 ROLLOUT_SCORINGS = ("generation", "forward")
 SCHEMA_DEFAULT_PATTERN = ["formula"]
-# The answer field that is the action, per environment, when the config does not name another one.
-ACTION_FIELDS = {"gym_cards/GeneralPoint-oneline-v0": ["formula"], "gym_virl/Navigation-v0": ["action"]}
 
 
 @dataclass
@@ -116,9 +114,10 @@ class PPOTrainConfig:
         left at the schema's GeneralPoints default (the published V-IRL configs do not set them)."""
         prompt = self.experiment.prompt_config
         patterns = list(prompt.pattern_language if self.language_only else prompt.pattern_vision)
-        env_id = self.experiment.env_config.get("id")
-        if patterns == SCHEMA_DEFAULT_PATTERN and env_id in ACTION_FIELDS:
-            return list(ACTION_FIELDS[env_id])
+        if patterns == SCHEMA_DEFAULT_PATTERN:
+            from envs.registry import spec_for
+
+            return list(spec_for(self.experiment.env_config).action_fields)
         return patterns
 
     @property

@@ -58,9 +58,9 @@ def resolve_policy_init(config, output=None) -> tuple[str, float]:
     """(model source, FLOPs of its SFT init): the configured model, or the cached tiny SFT init (built once)."""
     if config.options.model:
         return config.options.model, 0.0
-    from envs.registry import GENERAL_POINTS_ID, env_kwargs
+    from envs.registry import env_kwargs, spec_for
 
-    if config.experiment.env_config.get("id") != GENERAL_POINTS_ID:
+    if not spec_for(config.experiment.env_config).builtin_init:
         raise ValueError(f"the built-in SFT init covers GeneralPoints only; pass --model for "
                          f"{config.experiment.env_config.get('id')}")
     kwargs = env_kwargs(config.experiment.env_config)

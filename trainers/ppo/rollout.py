@@ -24,8 +24,7 @@ import numpy as np
 import torch
 
 from envs.conversation import EpisodeConversation
-from envs.registry import make_env, make_prompter
-from evaluators.tasks import adapter_for
+from envs.registry import make_adapter, make_env, make_prompter
 from trainers.ppo.action_logprob import answer_token_weights
 from trainers.ppo.conversation_cache import ConversationCache
 from trainers.ppo.sampling import EncodedPrompt, ScoredAnswers, encode_prompt, sample_answers
@@ -86,7 +85,7 @@ class RolloutWorker:
                  template: str | None = None, enable_verification: bool = True):
         self.envs = [make_env(env_config) for _ in range(num_envs)]
         self.prompter = make_prompter(env_config, template)
-        self.adapter = adapter_for(env_config)
+        self.adapter = make_adapter(env_config)
         self.enable_verification = enable_verification
         self.seed_stream = np.random.default_rng([seed, rank])
         self.conversations = [EpisodeConversation(self.prompter, enable_verification) for _ in self.envs]
