@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -22,6 +23,10 @@ TINY_CONFIGS = {("gp", "l"): "ppo/tiny_gp_l", ("gp", "vl"): "ppo/tiny_gp_vl"}
 
 
 def _format_update(record: dict) -> str:
+    from trainers.ppo.run_log import unmeasured_as_none
+
+    record = unmeasured_as_none(record)
+
     def show(key: str, fmt: str) -> str:
         value = record.get(key)
         return "-" if value is None else format(value, fmt)
@@ -82,7 +87,7 @@ def command(output: Output, env_name, variant, model, output_dir, eval_every, ev
     deepspeed --num_gpus 8 --no_local_rank --module sftvsrl_cli ppo -f gp/rl_gp_l --model_path=PATH --deepspeed zero2
     """
     from trainers.ppo.config import PPORunOptions, PPOTrainConfig
-    from trainers.ppo.init_model import resolve_policy_init
+    from sftvsrl_cli.stages import ppo_policy_init
 
     output.json_mode = json_
     variant_key = variant or "l"
@@ -113,7 +118,7 @@ def command(output: Output, env_name, variant, model, output_dir, eval_every, ev
     rank0 = int(os.environ.get("RANK", "0")) == 0
     # Libraries (DeepSpeed's accelerator probe, ...) print to stdout; keep stdout for the result alone.
     with contextlib.redirect_stdout(sys.stderr):
-        source, init_flops = resolve_policy_init(config, output if rank0 else None)
+        source, init_flops = ppo_policy_init(output if rank0 else None, config)
         try:
             record = _train(output, config, source, init_flops, rank0, json_)
         except OSError as error:  # an unknown hub id offline, an unreadable checkpoint, a full disk
@@ -125,9 +130,12 @@ def command(output: Output, env_name, variant, model, output_dir, eval_every, ev
     if json_:
         output.result_json(summary)
     else:
-        output.table("ppo", ["updates", "success_rate", "episode_reward_mean", "compute_gflops", "output_dir"],
-                     [[record.get("update"), record.get("success_rate"), record.get("episode_reward_mean"),
-                       round(record.get("compute_gflops") or 0.0, 1), experiment.output_dir]])
+        from evaluators.metrics import format_fraction
+
+        output.table("ppo", ["updates", "success % (last update)", "episode_reward_mean", "compute_gflops",
+                             "output_dir"],
+                     [[record.get("update"), format_fraction(record.get("success_rate"), record.get("episodes")),
+                       record.get("episode_reward_mean"), record.get("compute_gflops"), experiment.output_dir]])
 
 
 def _train(output: Output, config, source: str, init_flops: float, rank0: bool, json_: bool) -> dict:
@@ -145,7 +153,18 @@ def _train(output: Output, config, source: str, init_flops: float, rank0: bool, 
             elif not json_:
                 output.info(_format_update(payload))
 
-        return train(config, source, report if rank0 else None, init_flops)
+        return train(config, source, report if rank0 else None, init_flops, _evaluator(config))
+
+
+def _evaluator(config):
+    """The periodic evaluation callback (`--eval-every`), or None."""
+    if not config.options.eval_every:
+        return None
+    from evaluators.periodic import periodic_evaluator
+
+    return periodic_evaluator(config.experiment.env_config, out_dir=Path(config.experiment.output_dir) / "evals",
+                              episodes=config.options.eval_episodes, seed=config.experiment.seed,
+                              max_new_tokens=config.max_new_tokens)
 
 
 def _override_value(overrides, key: str):

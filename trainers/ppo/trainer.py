@@ -29,6 +29,7 @@ from trainers.ppo.update import UpdateSettings, critic_warmup, ppo_update
 from trainers.ppo.value_head import PolicyWithValue, ValueHead, hidden_size_of
 
 Reporter = Callable[[str, dict[str, Any]], None]
+Evaluator = Callable[[Any, int], dict[str, Any]]
 """Progress callback: ("round", rollout stats) during a rollout, ("update", log record) after an update."""
 
 
@@ -84,17 +85,9 @@ def _build_learner(config: PPOTrainConfig, loaded, checkpoint: Path | None):
 
 def _prompt_template(experiment) -> str | None:
     """prompt_config.template_path loaded and checked against the environment's template variables."""
-    path = experiment.prompt_config.template_path
-    if not path:
-        return None
-    from envs.prompt_templates import load_template
-    from envs.registry import VIRL_ID
+    from envs.registry import load_prompt_template
 
-    if experiment.env_config.get("id") == VIRL_ID:
-        from envs.virl.prompts import TEMPLATE_VARIABLES
-    else:
-        from envs.general_points.prompts import TEMPLATE_VARIABLES
-    return load_template(path, TEMPLATE_VARIABLES)
+    return load_prompt_template(experiment.env_config, experiment.prompt_config.template_path)
 
 
 def _aggregate(engine, stats: RolloutStats) -> dict[str, Any]:
@@ -121,8 +114,10 @@ def _aggregate(engine, stats: RolloutStats) -> dict[str, Any]:
 
 
 def train(config: PPOTrainConfig, model_source: str, reporter: Reporter | None = None,
-          init_flops: float = 0.0) -> dict[str, Any]:
-    """Run PPO from `model_source` (or the latest checkpoint with `options.resume`); returns the last record."""
+          init_flops: float = 0.0, evaluator: Evaluator | None = None) -> dict[str, Any]:
+    """Run PPO from `model_source` (or the latest checkpoint with `options.resume`); returns the last record.
+
+    `evaluator(loaded, update)` runs every `options.eval_every` updates on rank 0 and returns log keys."""
     from trainers.models.loader import load_model
 
     x, o = config.experiment, config.options
@@ -226,8 +221,8 @@ def train(config: PPOTrainConfig, model_source: str, reporter: Reporter | None =
                 "tokens_per_second": rollout["generated_tokens"] / max(stats.seconds, 1e-9),
                 "wall_time": time.perf_counter() - started,
             }
-            if o.eval_every and update % o.eval_every == 0:
-                record.update(_evaluate(config, loaded, policy, engine, update))
+            if evaluator is not None and o.eval_every and update % o.eval_every == 0:
+                record.update(_evaluate(evaluator, loaded, engine, update))
             run_log.write(record)
             if reporter and rank == 0:
                 reporter("update", record)
@@ -259,16 +254,11 @@ def _checksum(module: torch.nn.Module) -> float:
         return float(sum(p.detach().double().sum() for p in module.parameters()))
 
 
-def _evaluate(config: PPOTrainConfig, loaded, policy: PolicyWithValue, engine, update: int) -> dict[str, Any]:
+def _evaluate(evaluator: Evaluator, loaded, engine, update: int) -> dict[str, Any]:
     """Rank 0 evaluates while the other ranks wait; the RNG is restored so training is unaffected."""
-    from trainers.ppo.periodic_eval import periodic_eval
-
     results: dict[str, Any] = {}
     if engine.rank == 0:
         with torch.random.fork_rng(devices=[]):
-            results = periodic_eval(loaded, config.experiment.env_config, update=update,
-                                    out_dir=Path(config.experiment.output_dir) / "evals",
-                                    episodes=config.options.eval_episodes, seed=config.experiment.seed,
-                                    max_new_tokens=config.max_new_tokens)
+            results = evaluator(loaded, update)
     engine.barrier()
     return results
