@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, str] = {
     "recog": "recog",
     "report": "report",
     "sft": "sft",
+    "study": "study",
 }
 
 
