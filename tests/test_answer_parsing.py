@@ -1,4 +1,5 @@
-"""Lenient extraction of answer fields from what models actually write."""
+"""Reading answer fields: the lenient reader on what models actually write, the published reader's exact rules,
+and time linear in the answer's length on hostile input."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from envs.answer_parsing import extract_fields
+from envs.answer_parsing import extract_fields, published_fields
 
 FIELDS = ("cards", "number", "formula")
 
@@ -52,3 +53,61 @@ def test_hostile_answers_return_quickly(text):
 @settings(max_examples=300, deadline=None)
 def test_never_raises(text):
     assert isinstance(extract_fields(text, FIELDS), dict)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("{'formula': 'a \"b\" c', 'cards': ['A',],}", {"formula": 'a "b" c', "cards": ["A"]}),
+        ('{current observation: "x: y", action  :"stop()"}', {"current observation": "x: y", "action": "stop()"}),
+        ('{"formula": "1,]"  ,  }', {"formula": "1,]"}),
+        ('noise {"formula": "1+2"} more {"formula": "3+4"}', {"formula": "1+2"}),
+    ],
+)
+def test_repaired_json_keeps_strings_intact(text, expected):
+    assert extract_fields(text, tuple(expected)) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('{"formula": "1+2", "cards": ["A", "2"]}', {"formula": "1+2", "cards": ["A", "2"]}),
+        ('{"formula": 24}', {"formula": 24}),
+        ('["formula", "cards"]', {}),
+        ('x "formula": "1+2" "cards": [\'A\', \'2\'],', {"formula": "1+2", "cards": "'A', '2'"}),
+        ('x "formula":"1+2" "cards":[1]', {}),
+        ('x "formula": "a\nb" "formula": "c"', {"formula": "c"}),
+        ('x "cards": [] "cards": [5]', {"cards": "5"}),
+        ("x 'formula': '1+2'", {}),
+    ],
+)
+def test_published_reader_is_strict_json_then_exact_patterns(text, expected):
+    assert published_fields(text, ("formula", "cards")) == expected
+
+
+def _seconds(function, text):
+    best = float("inf")
+    for _ in range(2):
+        started = time.perf_counter()
+        function(text, FIELDS)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+HOSTILE_SHAPES = {
+    # an unquoted key followed by spaces: the old key-quoting regex backtracked quadratically on it
+    "unquoted-key-spaces": lambda n: ("{formula" + " " * 8_183 + "}") * (n // 8_192),
+    "one-object": lambda n: "{formula" + " " * n + "}",
+    "openers": lambda n: '"cards": [ "formula": "' * (n // 24),
+    "key-colon": lambda n: "formula: '" * (n // 10),
+    "commas": lambda n: "{formula: [" + ", " * (n // 2) + "]}",
+}
+
+
+@pytest.mark.parametrize("shape", HOSTILE_SHAPES, ids=list(HOSTILE_SHAPES))
+@pytest.mark.parametrize("reader", [extract_fields, published_fields], ids=["lenient", "published"])
+def test_reading_time_grows_linearly_with_hostile_input(shape, reader):
+    small, large = (HOSTILE_SHAPES[shape](size) for size in (64 * 1024, 256 * 1024))
+    small_seconds, large_seconds = _seconds(reader, small), _seconds(reader, large)
+    assert large_seconds < 0.5
+    assert large_seconds < 8 * small_seconds + 0.02  # 4x the input: about 4x the time (quadratic: 16x)

@@ -1,4 +1,5 @@
-"""The formula evaluator: exact arithmetic, clear verdicts, and totality over hostile input."""
+"""The formula evaluator: the published tokens and sequence rules, exact arithmetic where the published code
+used floats, Python-eval failures reproduced, and totality over hostile input."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from envs.general_points.formula import MAX_FORMULA_CHARS, evaluate_formula
+from envs.general_points.formula import MAX_NESTING, evaluate_formula, sequence_errors, tokenize
 
 
 @pytest.mark.parametrize(
@@ -18,10 +19,12 @@ from envs.general_points.formula import MAX_FORMULA_CHARS, evaluate_formula
         ("8/(3-8/3)", Fraction(24), (8, 3, 8, 3)),
         ("8/(3-8/3)=24", Fraction(24), (8, 3, 8, 3)),
         ("(1+6)*3+3=24", Fraction(24), (1, 6, 3, 3)),
-        (" 10 - 4 - 3 ", Fraction(3), (10, 4, 3)),
+        ("10-4-3", Fraction(3), (10, 4, 3)),
         ("2*3+4*5", Fraction(26), (2, 3, 4, 5)),
         ("7/2", Fraction(7, 2), (7, 2)),
-        ("3×8÷1", Fraction(24), (3, 8, 1)),
+        ("00+3*8", Fraction(24), (0, 3, 8)),
+        ("3*8=2*12", Fraction(24), (3, 8)),
+        ("8/(3-8/3)==24", Fraction(24), (8, 3, 8, 3)),
     ],
 )
 def test_legal_formulas_evaluate_exactly(formula, value, numbers):
@@ -35,24 +38,59 @@ def test_legal_formulas_evaluate_exactly(formula, value, numbers):
     "formula, reason",
     [
         ("", "empty"),
-        ("1/(2-2)", "divides by zero"),
-        ("2**3", "'**'"),
-        ("-3+27", "unary"),
-        ("(3+4", "unbalanced"),
-        ("3+4)", "unbalanced"),
-        ("3 4", "without an operator"),
+        ("1/(2-2)", "division by zero"),
+        ("2**3", "invalid sequence after operator"),
+        ("-3+27", "invalid sequence after operator"),
+        ("(3+4", "never closed"),
+        ("3+4)", "unmatched closing parenthesis"),
+        ("3 4", "illegal characters"),
         ("3+", "ends with an operator"),
-        ("1=2=3", "more than one"),
-        ("3*8=2*12", "right side"),
-        ("__import__('os')", "character"),
-        ("３*8", "character"),
-        ("1234567*1", "digits"),
+        ("3×8", "illegal characters"),
+        ("__import__('os')", "illegal characters"),
+        ("３*8", "not 0-9"),
+        ("02*12", "leading zero"),
+        ("(" * (MAX_NESTING + 1) + "7" + ")" * (MAX_NESTING + 1), "too many nested"),
     ],
 )
 def test_illegal_formulas_say_why(formula, reason):
     verdict = evaluate_formula(formula)
     assert not verdict.ok
     assert reason in verdict.error
+
+
+@pytest.mark.parametrize(
+    "formula, tokens",
+    [
+        ("(10+3+1)+10", ["(", "10", "+", "3", "+", "1", ")", "+", "10"]),
+        ("0012*３", ["0012", "*", "３"]),
+        ("1 +2", None),
+        ("1\t+2", None),
+        ("1+2.0", None),
+        ("2^3", None),
+        ("1−2", None),
+    ],
+)
+def test_tokens_are_digit_runs_and_single_operators(formula, tokens):
+    assert tokenize(formula) == tokens
+
+
+@pytest.mark.parametrize(
+    "formula, violations",
+    [
+        ("8/(3-8/3)", 0),
+        ("8/(3-8/3", 0),  # an unclosed "(" is no sequence violation (the evaluation fails later)
+        ("8*3-", 0),  # nor is a trailing operator
+        ("--8", 2),
+        ("8**3", 1),
+        ("(8)(3)", 2),  # the second "(" is not opened, so its ")" is unmatched too
+        ("8(3)", 2),
+        ("())", 1),
+        ("8)+3)", 2),
+        ("()", 1),
+    ],
+)
+def test_every_sequence_violation_is_counted(formula, violations):
+    assert len(sequence_errors(tokenize(formula))) == violations
 
 
 HOSTILE = [
@@ -76,9 +114,8 @@ def test_hostile_input_gets_a_verdict_quickly(text):
     assert not verdict.ok
 
 
-def test_deep_nesting_within_the_length_limit_still_evaluates():
-    depth = (MAX_FORMULA_CHARS - 1) // 2
-    verdict = evaluate_formula("(" * depth + "7" + ")" * depth)
+def test_nesting_up_to_pythons_limit_still_evaluates():
+    verdict = evaluate_formula("(" * MAX_NESTING + "7" + ")" * MAX_NESTING)
     assert verdict.ok and verdict.value == 7
 
 

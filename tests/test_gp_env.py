@@ -54,11 +54,12 @@ def test_suited_fixed_hand_keeps_its_suits():
     "formula, reward, terminated, reason",
     [
         ("8/(3-8/3)=24", 5.0, True, None),
-        ("8+3+8+3", -1.0, False, "evaluates to 22"),
-        ("8*3", -2.0, False, "exactly once"),
-        ("8*3*1*1", -2.0, False, "exactly once"),
-        ("8/(3-8/3", -3.0, False, "illegal"),
-        ("__import__('os').system('true')", -3.0, False, "illegal"),
+        ("8+3+8+3", -1.0, False, "8 is partially correct but the full formula does not match any solution."),
+        ("8*3", -2.0, False, "you didn't use numbers: [3, 8]."),
+        ("8*3*1*1", -4.0, False, "you used invalid numbers: [1], you didn't use numbers: [3, 8]."),
+        ("8/(3-8/3", -1.0, False, "incomplete"),
+        ("8 * 3 * (8 / 8)", -3.0, False, "illegal characters."),
+        ("__import__('os').system('true')", -3.0, False, "illegal characters."),
     ],
 )
 def test_reward_categories(formula, reward, terminated, reason):
@@ -167,10 +168,20 @@ def test_partial_solution_reward_is_opt_in():
     cards = {"cards": ["3", "3", "8", "8"]}
     off = make()
     off.reset(seed=0, options=cards)
-    assert off.step(answer("8/(3-8/"))[1] == -3.0
+    assert off.step(answer("8/(3-8/3"))[1] == -1.0
     on = make(partial_solution_reward=True)
     on.reset(seed=0, options=cards)
-    assert on.step(answer("8/(3-8/"))[1] == 1.0
+    assert on.step(answer("8/(3-8/3"))[1:3] == (1.0, False)
+    assert on.step(answer("8/(3-8/"))[1] == -2.0  # a number unused: the numbers rule comes first
+
+
+def test_lenient_answer_reading_is_opt_in():
+    spaced = answer("8 / (3 - 8 / 3) = 24")
+    strict, lenient = make(), make(lenient_answer_reading=True)
+    for env in (strict, lenient):
+        env.reset(seed=0, options={"cards": ["3", "3", "8", "8"]})
+    assert strict.step(spaced)[1] == -3.0
+    assert lenient.step(spaced)[1] == 5.0
 
 
 def test_bad_kwargs_and_hands_fail_clearly():

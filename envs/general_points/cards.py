@@ -63,3 +63,40 @@ def face_card_rule_text(treat_face_cards_as_10: bool) -> str:
     if treat_face_cards_as_10:
         return "'J', 'Q', and 'K' count as '10'"
     return "'J', 'Q', and 'K' count as '11', '12', and '13' respectively"
+
+
+def answer_cards(value: object, lenient: bool = False) -> list[str]:
+    """The cards an answer's `cards` field holds, as the published verifier compares them with the hand.
+
+    Published rule: the value as text, without `[`, `]`, single quotes and spaces, split on `,`; exactly 4
+    items or none. Documented fix: the published reader also turns a strict JSON list, an all-digit list
+    (`[10, 10, 3, 2]`) and double-quoted items into no cards at all, although the answer names them; here
+    they are read as the same items would be in the published layout. With `lenient`, items are also read
+    as ranks ("ha", "T", "king", "1" -> "A", "10", "K", "A").
+    """
+    if isinstance(value, (list, tuple)):
+        if any(isinstance(item, bool) or not isinstance(item, (str, int)) for item in value):
+            return []
+        if any(isinstance(item, str) and "," in item for item in value):
+            return []
+        items = [str(item) for item in value]
+    elif isinstance(value, str):
+        items = value.split(",", 4)
+    else:
+        return []
+    items = [_published_item(item) for item in items]
+    if len(items) != 4:
+        return []
+    return [_lenient_rank(item) for item in items] if lenient else items
+
+
+def _published_item(item: str) -> str:
+    for char in "[]' \"":
+        item = item.replace(char, "")
+    return item
+
+
+def _lenient_rank(item: str) -> str:
+    text = "".join(item.split()).upper()
+    rank = normalize_rank(text) or (normalize_rank(text[1:]) if text[:1] in SUITS else None)
+    return rank or text

@@ -27,7 +27,12 @@ class GeneralPointsConfig:
     face_cards_color: FaceCardsColor = "mixed"
     """Suits of all four cards: "black" (spades, clubs), "red" (hearts, diamonds) or "mixed"."""
     partial_solution_reward: bool = False
-    """The published code's optional +1 for an unevaluable formula that is a prefix of a solution."""
+    """The published +1 for a formula that uses the cards' numbers but cannot be evaluated (an unclosed `(`)
+    and is the start of a solution; off: -1, as a formula that is no solution (docs/deviations.md)."""
+    lenient_answer_reading: bool = False
+    """Read answers more leniently than the published reader: JSON variants (single quotes, unquoted keys,
+    other spacing), whitespace and operator lookalikes (x, ×, ÷, −) in the formula, cards written as "HA",
+    "T", "king" or in lower case. The formula read is then scored by the same rules (docs/deviations.md)."""
     num_steps: int | None = None
     """Published key, accepted and unused (the episode length is set by verify_iter)."""
 

@@ -125,8 +125,8 @@ class GeneralPointEnv(gym.Env):
             numbers=self._numbers,
             target=self.config.target_points,
             check_cards=not self.config.language_only,
-            solutions=self._solutions,
             partial_solution_reward=self.config.partial_solution_reward,
+            lenient=self.config.lenient_answer_reading,
         )
         self._remaining -= 1
         self._finished = verdict.correct
