@@ -306,3 +306,37 @@ def test_figures_are_drawn_or_skipped_with_a_clear_line(runner, tmp_path, stub, 
     assert result.exit_code == 0
     assert "Figures skipped: matplotlib is not installed" in result.output
     assert "Figures skipped: matplotlib is not installed" in (out / "report.md").read_text()
+
+
+def test_eta_calibrates_per_kind_once_a_stage_ran_long_enough():
+    clock = study_runner._Calibration()
+    clock.add("gen-data", 8.0, 4.0)  # a short stage says nothing yet
+    assert clock.seconds("sft", 100.0) == 100.0
+    clock.add("sft", 100.0, 200.0)
+    assert clock.seconds("sft", 50.0) == 100.0
+    assert clock.seconds("eval", 10.0) == pytest.approx(10.0 * 204.0 / 108.0)
+
+
+def test_slurm_example_submits_init_then_both_arms_then_results(tmp_path):
+    import os
+    import subprocess
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text('#!/bin/bash\necho "$@" >> "$SBATCH_LOG"\n'
+                                    'n=$(wc -l < "$SBATCH_LOG"); echo $((100 + n))\n')
+    (bin_dir / "sftvsrl").write_text("#!/bin/bash\nexit 0\n")
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    script = Path(__file__).resolve().parent.parent / "examples" / "slurm" / "study_arms.sh"
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SBATCH_LOG": str(tmp_path / "log")}
+    result = subprocess.run(["bash", str(script), "runs/s", "--task", "gp-l"], env=env, capture_output=True,
+                            text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    jobs = (tmp_path / "log").read_text().splitlines()
+    assert len(jobs) == 4
+    assert "--dependency" not in jobs[0] and "--arm init" in jobs[0]
+    assert "--dependency=afterok:101" in jobs[1] and "--arm sft" in jobs[1]
+    assert "--dependency=afterok:101" in jobs[2] and "--arm rl" in jobs[2]
+    assert "--dependency=afterok:102:103" in jobs[3] and "--arm" not in jobs[3]
+    assert all("sftvsrl study --out runs/s --task gp-l" in job for job in jobs)

@@ -69,7 +69,7 @@ def command(output: Output, out_dir: Path, config_file, task, model, sft_config,
     sftvsrl study --plan                       # the sftvsrl commands it runs, one per line
     sftvsrl study --out runs/s --arm rl        # one arm only (cluster jobs); then `sftvsrl study --out runs/s`
     """
-    from sftvsrl_cli.config.errors import ConfigError
+    from trainers.config.errors import ConfigError
     from sftvsrl_cli.study.config import load_study_config
     from sftvsrl_cli.study.pipeline import StudyMismatch, execute_study
     from sftvsrl_cli.study.plan import build_plan, select_arms

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from sftvsrl_cli.config.errors import ConfigError
+from trainers.config.errors import ConfigError
 
 PRESETS = Path(__file__).resolve().parent.parent / "configs" / "study"
 TASKS = ("gp-l", "gp-vl", "virl-l", "virl-vl")

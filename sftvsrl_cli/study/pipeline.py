@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+from envs.sft_records import atomic_write_text
 from sftvsrl_cli.console import Output
 from sftvsrl_cli.study import figures
 from sftvsrl_cli.study.config import StudyConfig
@@ -68,5 +69,5 @@ def write_results(out: Path, config: StudyConfig, stages: list[Stage], output: O
         note = "Figures skipped: matplotlib is not installed (pip install 'sftvsrl[plot]')."
         output.info(note)
     write_json(out / "study.json", study)
-    (out / "report.md").write_text(render(study, drawn, note), encoding="utf-8")
+    atomic_write_text(out / "report.md", render(study, drawn, note))
     return study

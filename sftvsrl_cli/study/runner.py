@@ -82,6 +82,29 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
+class _Calibration:
+    """Scales the built-in per-unit estimates by what this machine took, per kind of stage once one has run for
+    half a minute (a short stage says little), else by all stages run so far once they took a minute."""
+
+    MIN_KIND_SECONDS, MIN_TOTAL_SECONDS = 30.0, 60.0
+
+    def __init__(self) -> None:
+        self.actual: dict[str, float] = {}
+        self.estimated: dict[str, float] = {}
+
+    def add(self, kind: str, estimated: float, actual: float) -> None:
+        self.actual[kind] = self.actual.get(kind, 0.0) + actual
+        self.estimated[kind] = self.estimated.get(kind, 0.0) + estimated
+
+    def seconds(self, kind: str, estimated: float) -> float:
+        if self.actual.get(kind, 0.0) >= self.MIN_KIND_SECONDS and self.estimated[kind] > 0:
+            return estimated * self.actual[kind] / self.estimated[kind]
+        total_actual, total_estimated = sum(self.actual.values()), sum(self.estimated.values())
+        if total_actual >= self.MIN_TOTAL_SECONDS and total_estimated > 0:
+            return estimated * total_actual / total_estimated
+        return estimated
+
+
 def run_stages(stages: list[Stage], execute: Callable[[Stage], None], output: Output) -> list[str]:
     """Run every unfinished stage in order; returns the names of the stages run now."""
     pending = [stage for stage in stages if not stage_done(stage)]
@@ -89,23 +112,23 @@ def run_stages(stages: list[Stage], execute: Callable[[Stage], None], output: Ou
     if done_before:
         output.info(f"{done_before} of {len(stages)} stages already finished; continuing")
     estimate = {stage.name: stage.units * UNIT_SECONDS[stage.kind] for stage in pending}
-    spent, estimated_spent, ran = 0.0, 0.0, []
+    clock = _Calibration()
+    ran: list[str] = []
     with output.progress("study", total=len(stages)) as bar:
         bar.advance(done_before)
         for stage in stages:
             if stage.name not in estimate:
                 continue
             index = stages.index(stage) + 1
-            factor = spent / estimated_spent if estimated_spent else 1.0
-            remaining = factor * sum(estimate[name] for name in estimate if name not in ran)
+            remaining = sum(clock.seconds(s.kind, estimate[s.name]) for s in stages
+                            if s.name in estimate and s.name not in ran)
             output.info(f"stage {index}/{len(stages)} [{stage.arm} arm, seed {stage.seed}] {stage.name}: "
                         f"{stage.command}  (ETA {_minutes(remaining)})")
             started = time.perf_counter()
             execute(stage)
             if not stage_done(stage):
                 raise StageFailed(f"stage {stage.name} ended without its completion marker in {stage.out}")
-            spent += time.perf_counter() - started
-            estimated_spent += estimate[stage.name]
+            clock.add(stage.kind, estimate[stage.name], time.perf_counter() - started)
             ran.append(stage.name)
             bar.advance(1, description=f"study: {stage.name} done")
             output.info(f"stage {index}/{len(stages)} {stage.name} done in {_minutes(time.perf_counter() - started)}")
