@@ -62,3 +62,22 @@ def format_rate(metric: Mapping[str, Any] | None, digits: int = 1) -> str:
     if not metric or metric.get("rate") is None:
         return "-"
     return f"{100 * metric['rate']:.{digits}f} ± {100 * metric['stderr']:.{digits}f}"
+
+
+def format_fraction(rate: float | None, n: int | None, digits: int = 1) -> str:
+    """A rate measured on `n` samples as `"14.6 ± 5.1"` (percent ± binomial s.e.); `"-"` when unmeasured."""
+    if rate is None or not n or not math.isfinite(rate):
+        return "-"
+    return format_rate({"rate": rate, "stderr": binomial_stderr(rate, int(n))}, digits)
+
+
+def format_number(value: Any, digits: int = 4) -> str:
+    """`digits` significant digits (`0.1458`, `1.235e+06`); `"-"` for a missing or non-finite value."""
+    if value is None or isinstance(value, bool):
+        return "-" if value is None else str(value)
+    if isinstance(value, (int, float)) and not math.isfinite(value):
+        return "-"
+    if isinstance(value, int):
+        return str(value)
+    return f"{float(value):.{digits}g}"
+

@@ -77,7 +77,21 @@ def build_report(summaries: Sequence[dict[str, Any]], baseline: str | None = Non
             cells[name] = {"metric": split.get("primary_metric", SUCCESS), "rate": headline["rate"],
                            "stderr": headline["stderr"], "n": headline["n"], "delta_pp": delta}
         rows.append({"label": label, "cells": cells})
-    return {"columns": columns, "baseline": baseline, "rows": rows}
+    return {"columns": columns, "baseline": baseline, "rows": rows, "warnings": comparability_warnings(labels, summaries, columns)}
+
+
+def comparability_warnings(labels: Sequence[str], summaries: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[str]:
+    """One line per split whose rows were evaluated on different numbers of episodes or different seeds."""
+    warnings = []
+    for name in columns:
+        for key, what in (("num_traj", "numbers of episodes"), ("seed", "seeds")):
+            values = {label: summary["splits"][name].get(key) for label, summary in zip(labels, summaries)
+                      if isinstance(summary["splits"].get(name), dict)}
+            if len(set(map(str, values.values()))) > 1:
+                listed = ", ".join(f"{label}: {value}" for label, value in values.items())
+                warnings.append(f"{name}: rows were evaluated on different {what} ({listed}); "
+                                f"their differences mix that in")
+    return warnings
 
 
 def format_cell(cell: dict[str, Any] | None) -> str:
@@ -101,11 +115,14 @@ def to_markdown(report: dict[str, Any]) -> str:
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     note = (f"Cells: headline metric in % ± binomial standard error; in parentheses the change against "
             f"{report['baseline']} in percentage points.")
-    return "\n".join(lines) + "\n\n" + note + "\n"
+    warnings = "".join(f"\nWarning: {line}\n" for line in report.get("warnings") or [])
+    return "\n".join(lines) + "\n\n" + note + "\n" + warnings
 
 
 def render_report(output, report: dict[str, Any], json_: bool, markdown: bool) -> None:
     """Print a report as JSON, Markdown, or a table (rich on a TTY)."""
+    for line in report.get("warnings") or []:
+        output.info(f"warning: {line}")
     if json_:
         output.result_json(report)
     elif markdown:

@@ -1,4 +1,5 @@
-"""The per-update log: one JSON line per update in `<output_dir>/log.jsonl`, plus optional wandb/tensorboard.
+"""The per-update log: one JSON line per update in `<output_dir>/log.jsonl`, plus optional wandb/tensorboard
+through `trainers.tracking` (same metric names as the log).
 
 Only rank 0 writes. On resume the log is cut back to the checkpoint's update, so a resumed run's log equals
 an uninterrupted one's (apart from wall-clock fields).
@@ -12,7 +13,23 @@ import os
 from pathlib import Path
 from typing import Any
 
+from trainers.tracking import Tracker, open_tracker
+
 WALL_CLOCK_KEYS = ("wall_time", "update_seconds", "rollout_seconds", "env_steps_per_second", "tokens_per_second")
+
+
+# Measured on the policy that collected the rollout when every mini-batch ran before the update's only
+# optimizer step (one mini-batch per update, or all of them accumulated into one step): the ratio is 1 by
+# construction, so these read as exact zeros that say nothing about the update.
+PRE_STEP_KEYS = ("policy_loss", "approx_kl", "clip_fraction")
+
+
+def unmeasured_as_none(record: dict[str, Any]) -> dict[str, Any]:
+    """`record` with PRE_STEP_KEYS set to None when the update measured them only before its one step."""
+    steps = record.get("optimizer_steps")
+    if steps is not None and steps <= 1 and not record.get("approx_kl") and not record.get("clip_fraction"):
+        return {**record, **{key: None for key in PRE_STEP_KEYS}}
+    return record
 
 
 def _clean(value: Any) -> Any:
@@ -26,22 +43,11 @@ class RunLog:
                  config: dict[str, Any] | None = None, enabled: bool = True):
         self.path = Path(output_dir) / "log.jsonl"
         self.enabled = enabled
-        self._wandb = self._tensorboard = None
+        self._tracker = Tracker()
         if not enabled:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if report_to == "wandb":
-            try:
-                import wandb
-            except ImportError:
-                raise ValueError("report_to=wandb needs wandb: pip install 'sftvsrl[tracking]'") from None
-            self._wandb = wandb.init(name=run_name, config=config, dir=str(self.path.parent))
-        elif report_to == "tensorboard":
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                raise ValueError("report_to=tensorboard needs tensorboard: pip install 'sftvsrl[tracking]'") from None
-            self._tensorboard = SummaryWriter(log_dir=str(self.path.parent / "tensorboard"))
+        self._tracker = open_tracker(report_to, self.path.parent, run_name=run_name, config=config)
 
     def truncate_after(self, update: int) -> None:
         """Drop lines of updates later than `update` (a resumed run rewrites them)."""
@@ -66,19 +72,10 @@ class RunLog:
             handle.write(json.dumps(record, sort_keys=True) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
-        numeric = {k: v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        step = int(record.get("update", 0))
-        if self._wandb is not None:
-            self._wandb.log(numeric, step=step)
-        if self._tensorboard is not None:
-            for key, value in numeric.items():
-                self._tensorboard.add_scalar(key, value, step)
+        self._tracker.log(record, step=int(record.get("update", 0)))
 
     def close(self) -> None:
-        if self._wandb is not None:
-            self._wandb.finish()
-        if self._tensorboard is not None:
-            self._tensorboard.close()
+        self._tracker.close()
 
 
 def read_log(path: str | Path) -> list[dict[str, Any]]:
