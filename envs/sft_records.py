@@ -6,13 +6,15 @@
   where an image record's first user turn carries a `{"type": "image"}` content block.
 
 Image paths are relative to the data file. Files are written atomically, so an interrupted run never leaves
-a data file that looks complete.
+a data file that looks complete, with the permissions a plain `open(path, "w")` would give (the umask's for a
+new file, the old file's when replacing one).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,12 +67,36 @@ def to_messages(record: SFTRecord) -> dict[str, Any]:
     return result
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux allows (changing it is not thread-safe)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def default_mode(path: Path, directory: bool = False) -> int:
+    """The mode a plain `open()` (or `mkdir()`) would leave `path` with: its current one if it exists."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return (0o777 if directory else 0o666) & ~current_umask()
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write `text` to `path` through a temporary file in the same folder and an atomic rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = default_mode(path)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), mode)  # mkstemp creates files 0600
             handle.write(text)
         os.replace(temporary, path)
     except BaseException:

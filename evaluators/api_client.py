@@ -7,18 +7,25 @@ Retries: 429, 408 and 5xx answers, timeouts, connection errors and 200 answers w
 chat-completion (a proxy's HTML page, truncated JSON) are retried with exponential backoff and full jitter,
 waiting what `Retry-After` asks when the server sends it; after `max_retries` retries the call fails with an
 `ApiError` that says what went wrong last. Other 4xx answers (bad request, bad key, unknown model) fail at
-once. The API key goes only into the Authorization header; it is scrubbed from every error message.
+once. The API key goes only into the Authorization header; it (and any password in the base URL's userinfo)
+is registered with `envs.secrets`, so it is scrubbed from every error message and log record, and the URL is
+shown with its userinfo as `***` (`public_url`).
 """
 
 from __future__ import annotations
 
 import email.utils
+import json
 import random
 import re
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from envs import secrets
+from envs.errors import UrlError
 
 try:  # httpx2 needs Python >= 3.11; httpx has the same API
     import httpx2 as httpx
@@ -31,7 +38,27 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 class ApiError(RuntimeError):
-    """A request that failed for good (a non-retryable answer, or the retry budget spent)."""
+    """A request that failed for good: `retryable` when the retry budget was spent on errors that may pass
+    (re-running later can succeed), False for an answer that will not change (bad request, key or model)."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+def check_base_url(base_url: str) -> str:
+    """`base_url` when it is a usable http(s) URL; otherwise a `UrlError` showing it with userinfo masked."""
+    shown = secrets.redact_url(base_url)
+    if not re.match(r"^https?://", base_url):
+        raise UrlError(f"--base-url must start with http:// or https://, got {shown!r}")
+    try:
+        host = httpx.URL(base_url).host
+        urlsplit(base_url).port  # ValueError for a port out of range
+    except (httpx.InvalidURL, ValueError) as error:
+        raise UrlError(f"--base-url {shown!r} is not a valid URL ({secrets.scrub(str(error))})") from None
+    if not host or any(c.isspace() for c in base_url):
+        raise UrlError(f"--base-url {shown!r} is not a valid URL (no host, or spaces)")
+    return base_url
 
 
 @dataclass(frozen=True)
@@ -68,7 +95,8 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def completion_text(body: Any) -> str:
-    """The assistant text of a chat-completion body; ValueError when the body is not one."""
+    """The assistant text of a chat-completion body; ValueError when the body is not one. Whatever the model
+    answered is returned as it is (a non-text `content` as its JSON), so no answer stops a run."""
     try:
         message = body["choices"][0]["message"]
     except (KeyError, IndexError, TypeError):
@@ -82,7 +110,7 @@ def completion_text(body: Any) -> str:
         return content
     if isinstance(content, list):  # content parts
         return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
-    raise ValueError(f"choices[0].message.content is a {type(content).__name__}")
+    return json.dumps(content, ensure_ascii=False)  # an odd answer is still the model's answer: scored, not fatal
 
 
 class ChatClient:
@@ -97,14 +125,21 @@ class ChatClient:
         retry: RetryPolicy = RetryPolicy(),
         max_connections: int = 8,
         sleep: Callable[[float], None] = time.sleep,
+        on_retry: Callable[[str, str, float], None] | None = None,
     ) -> None:
-        if not re.match(r"^https?://", base_url):
-            raise ValueError(f"--base-url must start with http:// or https://, got {base_url!r}")
-        self.url = base_url.rstrip("/") + "/chat/completions"
+        """`on_retry(cause, detail, delay)` is called before each retry's wait; cause is `timeout`,
+        `connection`, `malformed body` or `HTTP <status>`, detail the scrubbed error."""
+        self.url = check_base_url(base_url).rstrip("/") + "/chat/completions"
+        self.public_url = secrets.redact_url(self.url)
         self.model = model
         self.retry = retry
         self._api_key = api_key or None
+        parts = urlsplit(base_url)
+        userinfo_secret = parts.password or parts.username  # a key may sit in either
+        self._private = [api_key, userinfo_secret]
+        secrets.register(api_key, userinfo_secret)
         self._sleep = sleep
+        self._on_retry = on_retry
         self._rng = random.Random()
         self._rng_lock = threading.Lock()
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -125,40 +160,44 @@ class ChatClient:
         self.close()
 
     def _scrub(self, text: str) -> str:
-        text = _CONTROL.sub(" ", text)[:300]
-        return text.replace(self._api_key, "***") if self._api_key else text
+        """Scrubbed of the key and URL userinfo first, then cut (cutting first could leave part of a key)."""
+        return secrets.scrub_and_cut(_CONTROL.sub(" ", text), 300, self._private)
 
     def complete(self, messages: list[dict[str, Any]], **params: Any) -> str:
         """The assistant's text for `messages`; `params` (temperature, max_tokens, seed...) go into the body."""
         payload = {"model": self.model, "messages": messages, **{k: v for k, v in params.items() if v is not None}}
         last_error = ""
         for attempt in range(self.retry.max_retries + 1):
-            retry_after = None
+            retry_after, cause = None, "timeout"
             try:
                 response = self._client.post(self.url, json=payload)
             except httpx.TimeoutException:
                 last_error = "the request timed out"
             except httpx.TransportError as error:
-                last_error = f"connection error ({type(error).__name__}: {self._scrub(str(error))})"
+                cause, last_error = "connection", f"connection error ({type(error).__name__}: {self._scrub(str(error))})"
             else:
                 status = response.status_code
                 if status == 200:
                     try:
                         if len(response.content) > _MAX_BODY_BYTES:
                             raise ValueError("the answer is larger than 4 MiB")
-                        return completion_text(response.json())
+                        return secrets.mask(completion_text(response.json()), self._private)  # an echoed key
                     except ValueError as error:
-                        last_error = f"malformed answer body ({self._scrub(str(error))})"
+                        cause, last_error = "malformed body", f"malformed answer body ({self._scrub(str(error))})"
                 elif status in RETRYABLE_STATUS or status >= 500:
-                    last_error = f"HTTP {status}: {self._scrub(response.text)}"
+                    cause, last_error = f"HTTP {status}", f"HTTP {status}: {self._scrub(response.text)}"
                     retry_after = parse_retry_after(response.headers.get("retry-after"))
                 else:
                     hint = " (check the API key and its environment variable)" if status in (401, 403) else ""
-                    raise ApiError(f"HTTP {status} from {self.url}{hint}: {self._scrub(response.text)}")
+                    raise ApiError(f"HTTP {status} from {self.public_url}{hint}: {self._scrub(response.text)}",
+                                   retryable=False)
             if attempt == self.retry.max_retries:
                 break
             with self._rng_lock:
                 self.retries_done += 1
                 delay = self.retry.delay(attempt, retry_after, self._rng)
+            if self._on_retry is not None:
+                self._on_retry(cause, last_error, delay)
             self._sleep(delay)
-        raise ApiError(f"{self.url}: gave up after {self.retry.max_retries + 1} attempts; last error: {last_error}")
+        raise ApiError(f"{self.public_url}: gave up after {self.retry.max_retries + 1} attempts; "
+                       f"last error: {last_error}")

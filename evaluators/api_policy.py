@@ -21,6 +21,14 @@ from evaluators.api_client import ApiError, ChatClient
 from evaluators.policies import PolicyFailure, PolicyRequest
 
 
+class ApiPolicyFailure(PolicyFailure):
+    """A batch the endpoint failed; `retryable` is False when it refused a request (re-running fails alike)."""
+
+    def __init__(self, message: str, answers: Sequence[str | None], *, retryable: bool) -> None:
+        super().__init__(message, answers)
+        self.retryable = retryable
+
+
 class ImageEncoder:
     """PNG data URLs, cached by content (an episode's retries resend the same image)."""
 
@@ -85,7 +93,7 @@ class ApiPolicy:
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="eval-api")
 
     def describe(self) -> dict[str, Any]:
-        return {"policy": self.name, "base_url": self.client.url.removesuffix("/chat/completions"),
+        return {"policy": self.name, "base_url": self.client.public_url.removesuffix("/chat/completions"),
                 "model": self.client.model, "temperature": self.temperature, "max_tokens": self.max_tokens,
                 "top_p": self.top_p}
 
@@ -108,5 +116,5 @@ class ApiPolicy:
                 answers.append(None)
                 first_error = first_error or error
         if first_error is not None:
-            raise PolicyFailure(str(first_error), answers)
+            raise ApiPolicyFailure(str(first_error), answers, retryable=first_error.retryable) from first_error
         return answers  # type: ignore[return-value]

@@ -4,20 +4,30 @@ Records are appended a batch at a time with one write, then flushed and fsync'ed
 the batch being written and never leaves a corrupt record behind: on reopening, a torn last line (no newline,
 or not valid JSON) is cut off. When the run completes, the file is rewritten atomically in canonical order
 (by episode, then step), so an interrupted-and-resumed run ends with the same bytes as an uninterrupted one.
+
+Model answers are logged losslessly: text UTF-8 cannot hold (lone surrogates, which a JSON answer such as
+`"\\ud800"` decodes to) is written as JSON `\\uXXXX` escapes, which read back to the same string.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
 from envs.sft_records import atomic_write_text
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def dumps(record: dict[str, Any]) -> str:
-    return json.dumps(record, sort_keys=True, ensure_ascii=False)
+    """One JSON line, UTF-8-encodable whatever the strings hold (a surrogate only occurs inside a string, where
+    its `\\uXXXX` escape is valid JSON)."""
+    text = json.dumps(record, sort_keys=True, ensure_ascii=False)
+    return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def canonical_key(record: dict[str, Any]) -> tuple[int, int, int]:

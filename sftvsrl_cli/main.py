@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
 
 import click
 
+from envs import secrets
 from sftvsrl_cli import __version__
 from sftvsrl_cli.console import Output
+from sftvsrl_cli.errors import error_boundary, scrubbing_excepthook, wants_json
+
+_JSON_SINK = "sftvsrl.json_sink"
 
 # command name -> module under sftvsrl_cli.commands. A command appears here once it really works.
 SUBCOMMANDS: dict[str, str] = {
@@ -41,6 +46,13 @@ class LazyGroup(click.Group):
         module = importlib.import_module(f"sftvsrl_cli.commands.{module_name}")
         return module.command
 
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the subcommand inside the one error boundary (see `sftvsrl_cli.errors`)."""
+        raw_args = [*getattr(ctx, "_protected_args", []), *ctx.args]
+        with error_boundary(ctx.params.get("verbose") or 0, wants_json(raw_args)) as sink:
+            ctx.meta[_JSON_SINK] = sink
+            return super().invoke(ctx)
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sftvsrl")
@@ -50,5 +62,11 @@ class LazyGroup(click.Group):
 def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """Post-train (vision-)language models with SFT or PPO and measure ID vs OOD generalisation."""
     level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    secrets.register_environment()
+    secrets.install_log_scrubbing()
+    sys.excepthook = scrubbing_excepthook
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     ctx.obj = Output(verbose=verbose, quiet=quiet)
+    sink = ctx.meta.get(_JSON_SINK)
+    if sink is not None:  # the result document goes to the real stdout once the command has finished
+        ctx.obj.result_json = sink.emit  # type: ignore[method-assign]

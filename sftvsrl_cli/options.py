@@ -1,13 +1,10 @@
-"""Option decorators shared by subcommands, and the translation of library errors into one-line CLI errors."""
+"""Option decorators shared by subcommands."""
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Callable
 
 import click
-
-from sftvsrl_cli.config import ConfigError
 
 
 def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -43,14 +40,6 @@ class CommandError(click.ClickException):
 
 
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn configuration and data errors raised by the library into a one-line `CommandError`."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except (ConfigError, FileNotFoundError, ValueError) as error:
-            message = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise CommandError(message) from None
-
-    return wrapper
+    """Kept for the commands that still apply it: errors are now handled once, for every command, by the
+    error boundary the root group runs them in (`sftvsrl_cli.errors`)."""
+    return command

@@ -43,6 +43,7 @@ from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 
 from envs.answer_parsing import MAX_ANSWER_CHARS
+from envs.errors import InputError
 from envs.general_points import rewards
 from envs.general_points.cards import FACE_RANKS, RANKS, SUITS_BY_COLOR, Card, parse_card, rank_value
 from envs.general_points.config import GeneralPointsConfig
@@ -79,6 +80,9 @@ class GeneralPointEnv(gym.Env):
 
     def _draw_ranks(self) -> list[str]:
         table = solution_table(self.config.target_points)
+        if not table:
+            raise InputError(f"target_points {self.config.target_points}: no hand of 4 cards can make it; "
+                             "choose a smaller target (the paper uses 24)")
         for _ in range(_MAX_DRAWS):
             if self.config.ood:
                 ranks = [RANKS[i] for i in self.np_random.integers(0, len(RANKS), size=3)]
@@ -88,7 +92,8 @@ class GeneralPointEnv(gym.Env):
                 ranks = [RANKS[i] for i in self.np_random.integers(0, len(RANKS), size=4)]
             if tuple(sorted(self._value(r) for r in ranks)) in table:
                 return ranks
-        raise RuntimeError(f"no solvable hand found for target {self.config.target_points}")
+        raise InputError(f"target_points {self.config.target_points}: no solvable hand in {_MAX_DRAWS} draws (too "
+                         "few hands can make it); choose a more reachable target such as 24")
 
     def _random_suit(self) -> str:
         return self._suits[int(self.np_random.integers(0, len(self._suits)))]

@@ -21,10 +21,12 @@ model), `tokenizer` (always the tokenizer; a pad token is guaranteed), `is_visio
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
+from envs.errors import InputError, ModelLoadError
 from trainers.models.builtin import BUILTIN_MODELS, ensure_builtin
 
 _DTYPE_NAMES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
@@ -58,7 +60,7 @@ def resolve_dtype(dtype: Any, device: Any):
         return torch.float32
     name = _DTYPE_NAMES.get(str(dtype).lower())
     if name is None:
-        raise ValueError(f"unknown dtype {dtype!r}; use one of {', '.join(sorted(_DTYPE_NAMES))} or auto")
+        raise InputError(f"unknown dtype {dtype!r}; use one of {', '.join(sorted(_DTYPE_NAMES))} or auto")
     return getattr(torch, name)
 
 
@@ -104,21 +106,53 @@ def load_model(name_or_path: str, *, dtype: Any = None, device: str | None = Non
 
     hf_logging.disable_progress_bar()
     source = resolve_source(str(name_or_path))
-    config = AutoConfig.from_pretrained(source)
+    with _load_errors(source, "config.json"):
+        config = AutoConfig.from_pretrained(source)
     is_vision = is_image_text_config(config)
     target = torch.device(device if device is not None else ("cpu" if for_training else default_device()))
     torch_dtype = resolve_dtype(dtype, target)
     model_class = AutoModelForImageTextToText if is_vision else AutoModelForCausalLM
-    model = model_class.from_pretrained(source, dtype=torch_dtype)
-    if is_vision:
-        processor = AutoProcessor.from_pretrained(source)
-        tokenizer = processor.tokenizer
-    else:
-        processor = tokenizer = AutoTokenizer.from_pretrained(source)
+    with _load_errors(source, "weights"):
+        model = model_class.from_pretrained(source, dtype=torch_dtype)
+    with _load_errors(source, "tokenizer"):
+        if is_vision:
+            processor = AutoProcessor.from_pretrained(source)
+            tokenizer = processor.tokenizer
+        else:
+            processor = tokenizer = AutoTokenizer.from_pretrained(source)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if getattr(tokenizer, "chat_template", None) is None and getattr(processor, "chat_template", None) is None:
-        raise ValueError(f"model {name_or_path!r} has no chat template; use an instruct/chat checkpoint")
+        raise ModelLoadError(f"model {name_or_path!r} has no chat template; use an instruct/chat checkpoint")
     model.to(target)
     model.train(for_training)
     return LoadedModel(model, processor, tokenizer, is_vision, target, str(name_or_path), source)
+
+
+def _load_failures() -> tuple[type[BaseException], ...]:
+    """What transformers raises for a missing or corrupt model (OSError: not found, not downloaded, bad JSON,
+    no weights; ValueError / KeyError: unknown model type; SafetensorError: truncated weights; RuntimeError:
+    weights of the wrong shape)."""
+    from safetensors import SafetensorError
+
+    return OSError, ValueError, KeyError, RuntimeError, SafetensorError
+
+
+@contextlib.contextmanager
+def _load_errors(source: str, part: str) -> Iterator[None]:
+    """Turn a failure to load `part` of the model at `source` into a `ModelLoadError` naming it and what to do."""
+    try:
+        yield
+    except _load_failures() as error:
+        local = Path(source).exists()
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if not local and isinstance(error, OSError):
+            advice = ("it is not a local folder and could not be fetched from the hub (offline, no such repo, or no "
+                      "access): check the name, run `sftvsrl download`, or pass a local model folder")
+        elif part == "config.json":
+            advice = f"{Path(source) / 'config.json'} is missing or not a valid model config"
+        elif part == "weights":
+            advice = "its weights are missing, truncated or do not match config.json; re-download or re-save it"
+        else:
+            advice = "its tokenizer / processor files are missing or corrupt"
+        raise ModelLoadError(f"cannot load model {source}: {advice} ({detail})") from error

@@ -16,6 +16,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from envs.errors import CheckpointError
+
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 STATE_FILE = "trainer_state.json"
 
@@ -102,3 +104,19 @@ def save_checkpoint(accelerator, model, processor, output_dir: Path, step: int, 
 
 def load_trainer_state(checkpoint: Path) -> dict[str, Any]:
     return json.loads((checkpoint / STATE_FILE).read_text(encoding="utf-8"))
+
+
+def load_checkpoint(accelerator, checkpoint: Path) -> dict[str, Any]:
+    """Restore the accelerate / DeepSpeed state (model, optimizer, RNG) of `checkpoint`; return its trainer
+    state. A truncated, corrupt or foreign file is a `CheckpointError` naming the checkpoint and what to do."""
+    try:
+        accelerator.load_state(str(checkpoint / "state"))
+        saved = load_trainer_state(checkpoint)
+        if not isinstance(saved, dict) or "scheduler" not in saved:
+            raise ValueError(f"{STATE_FILE} is not a trainer state")
+        return saved
+    except Exception as error:  # torch's weights-only unpickler raises anything (IndexError ...) on a bad file
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"--resume: checkpoint {checkpoint} is incomplete or corrupt ({type(error).__name__}: "
+                              f"{detail[:300]}); resume from an earlier checkpoint with --resume PATH, or start over "
+                              "in a new output folder") from error

@@ -19,12 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from envs.errors import DataFileError
+
 IMAGE_MARKER = "<image>"
 _LLAVA_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
 _ROLES = ("system", "user", "assistant")
 
 
-class SFTDataError(ValueError):
+class SFTDataError(DataFileError):
     """Bad SFT data; the message names the file and the record."""
 
 
