@@ -21,7 +21,7 @@ setup: $(VENV)/.installed
 demo: setup
 	# The main job: PPO on GP-L with the built-in tiny model (SFT-initialised and cached on first run).
 	# --resume continues an interrupted demo instead of refusing the existing output folder.
-	$(VENV)/bin/sftvsrl ppo --env gp --output-dir $(DEMO_DIR)/ppo-gp-l --resume
+	$(VENV)/bin/sftvsrl ppo --task gp-l --out $(DEMO_DIR)/ppo-gp-l --resume
 
 test: setup
 	$(PY) -m pytest -q

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sftvsrl_cli.config import ConfigError, load_config, parse_overrides
-from sftvsrl_cli.config.loader import packaged_config_names
-from sftvsrl_cli.config.schema import ExperimentConfig
+from trainers.config import ConfigError, load_config, parse_overrides
+from trainers.config.loader import packaged_config_names
+from trainers.config.schema import ExperimentConfig
 
 PUBLISHED_STYLE = """
 grad_accum_steps: 128

@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from fake_hub import FakeHub, FakeRepo
-from sftvsrl_cli.config import load_config
-from sftvsrl_cli.config.schema import ExperimentConfig
+from trainers.config import load_config
+from trainers.config.schema import ExperimentConfig
 from sftvsrl_cli.main import cli
 from trainers.hub import (NotDownloadedError, apply_virl_data_names, resolve_model_reference,
                           resolve_sft_data_reference, resolve_virl_data)

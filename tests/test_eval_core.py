@@ -24,8 +24,8 @@ from evaluators.splits import (
 from evaluators.step_log import StepLog
 from envs.general_points.adapter import matched_cards, read_cards
 from envs.registry import make_adapter as adapter_for
-from sftvsrl_cli.config import load_config
-from sftvsrl_cli.config.schema import ExperimentConfig
+from trainers.config import load_config
+from trainers.config.schema import ExperimentConfig
 
 
 def _run(policy_name: str, task: str, out: Path, num: int = 12, seed: int = 42, batch: int = 5):

@@ -71,8 +71,8 @@ def test_real_tokenizer_boundary_on_tiny_llama():
 
 
 def test_action_field_defaults_per_environment():
-    from sftvsrl_cli.config import load_config
-    from sftvsrl_cli.config.schema import ExperimentConfig
+    from trainers.config import load_config
+    from trainers.config.schema import ExperimentConfig
     from trainers.ppo.config import PPOTrainConfig
 
     gp = PPOTrainConfig(load_config(ExperimentConfig, "gp/rl_gp_l"))

@@ -8,8 +8,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from sftvsrl_cli.config import load_config
-from sftvsrl_cli.config.schema import ExperimentConfig
+from trainers.config import load_config
+from trainers.config.schema import ExperimentConfig
 from tests.ppo_helpers import TINY_RUN, without_wall_clock
 from trainers.ppo.checkpoint import latest_checkpoint
 from trainers.ppo.config import PPORunOptions, PPOTrainConfig

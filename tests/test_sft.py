@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from envs.general_points.config import GeneralPointsConfig
 from envs.general_points.sft_data import GPDataSpec, generate_records
 from envs.sft_records import write_records
-from sftvsrl_cli.config.schema import SFTConfig
+from trainers.config.schema import SFTConfig
 from sftvsrl_cli.main import cli
 from trainers.models import load_model
 from trainers.sft.batches import EncodedSFTData

@@ -52,8 +52,8 @@ def resolve_jobs(config_file, overrides, task, split_text, num_traj, seed, verif
     from envs.registry import TASKS, load_prompt_template, task_of_env_config
     from evaluators.evaluation import SplitJob, split_job
     from evaluators.splits import city_env_config, detect_split, parse_split_list
-    from sftvsrl_cli.config import load_config
-    from sftvsrl_cli.config.schema import ExperimentConfig
+    from trainers.config import load_config
+    from trainers.config.schema import ExperimentConfig
 
     options = {"seed": seed, "num_traj": num_traj, "env_config.id": TASKS[task].env_id if task else None,
                **(extra_options or {})}

@@ -1,6 +1,4 @@
-"""Configuration shared by every command: the published YAML schema, file loading and dotted overrides."""
+"""Moved to `trainers.config` (the config core every package reads); this alias goes in the next release."""
 
-from sftvsrl_cli.config.errors import ConfigError
-from sftvsrl_cli.config.loader import build_config, load_config, parse_overrides
-
-__all__ = ["ConfigError", "build_config", "load_config", "parse_overrides"]
+from trainers.config import *  # noqa: F401,F403
+from trainers.config import ConfigError, build_config, load_config, parse_overrides  # noqa: F401

@@ -1,16 +1,7 @@
-"""The one exception type for bad configuration, and the 'did you mean' helper its messages use."""
+"""Moved to `trainers.config.errors`; this alias goes in the next release."""
 
-from __future__ import annotations
+import sys
 
-import difflib
-from typing import Iterable
+import trainers.config.errors as _moved
 
-
-class ConfigError(ValueError):
-    """A configuration problem, described in one line that names the offending key, file or value."""
-
-
-def suggestion(name: str, candidates: Iterable[str]) -> str:
-    """' (did you mean 'x'?)' for the closest candidate, or '' when nothing is close."""
-    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean '{matches[0]}'?)" if matches else ""
+sys.modules[__name__] = _moved

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch.distributed as dist
 
-from sftvsrl_cli.config.schema import SFTConfig
+from trainers.config.schema import SFTConfig
 from trainers.sft.train import train_sft
 
 data, out, deepspeed = sys.argv[1], Path(sys.argv[2]), sys.argv[3]

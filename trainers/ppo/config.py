@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sftvsrl_cli.config.errors import ConfigError
-from sftvsrl_cli.config.schema import ExperimentConfig
+from trainers.config.errors import ConfigError
+from trainers.config.schema import ExperimentConfig
 
 REPORT_TARGETS = ("none", "wandb", "tensorboard")
 RATIO_NORMALIZATIONS = ("none", "length")
