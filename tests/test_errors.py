@@ -218,3 +218,46 @@ def test_error_types_map_to_exit_codes():
     assert classify(TypeError("bug")) is None
     assert classify(ValueError("from a library")) is None  # no traceback: not raised on purpose by this project
     assert issubclass(InputError, ValueError)
+
+
+# -- a model's answer never stops a run ----------------------------------------------------------------------
+
+def test_a_lone_surrogate_answer_is_logged_losslessly_and_an_interrupted_run_resumes(tmp_path):
+    import json
+
+    answer = '{"cards": ["A"], "formula": "\ud800 1+1=24 \udfff"}'  # JSON "\ud800" decodes to a lone surrogate
+    served = {"n": 0, "limit": 4}
+
+    def dies_after_limit(messages):
+        served["n"] += 1
+        if served["n"] > served["limit"]:
+            raise RuntimeError("model crashed")
+        return answer
+
+    out = tmp_path / "out"
+    with LoopbackServer(model_fn=dies_after_limit) as server:
+        args = ["eval-api", "--base-url", server.base_url, "--model", "m", "--split", "id", "--num-traj", "6",
+                "--verify-iter", "1", "--out", str(out), "--max-retries", "0", "--batch-size", "6",
+                "--concurrency", "1"]
+        one_line_error(run(*args), EXIT_RUN_FAILED, "re-run the same command to resume")
+        served["limit"], asked_before = 100, served["n"]
+        resumed = run(*args)
+        assert resumed.exit_code == EXIT_OK, resumed.output
+    assert served["n"] - asked_before == 6 - 4  # the four logged answers were not asked again
+    steps = [json.loads(line) for line in (out / "id" / "steps.jsonl").read_text(encoding="utf-8").splitlines()]
+    outputs = [record["output"] for record in steps if record["type"] == "step" and record["scored"]]
+    assert len(outputs) == 6 and set(outputs) == {answer}  # read back exactly as answered
+
+
+@pytest.mark.slow
+def test_sft_resume_from_a_truncated_optimizer_state_is_one_line(tmp_path):
+    data = tmp_path / "data"
+    assert run("gen-data", "--num", "4", "--out", str(data)).exit_code == 0
+    out = tmp_path / "out"
+    args = ["sft", "--data", str(data), "--out", str(out), "--max-steps", "2", "--batch-size", "2", "--seed", "1"]
+    assert run(*args, "--save-every", "1").exit_code == EXIT_OK
+    state = sorted(out.glob("checkpoint-*/state"))[0]
+    optimizer = next(p for p in state.iterdir() if p.name.startswith("optimizer"))
+    optimizer.write_bytes(optimizer.read_bytes()[:100])
+    result = run(*args, "--resume", str(state.parent))
+    one_line_error(result, EXIT_BAD_INPUT, f"checkpoint {state.parent} is incomplete or corrupt", "--resume PATH")
