@@ -126,3 +126,47 @@ def test_urls_show_userinfo_as_stars():
     client = ChatClient(f"http://me:{PASSWORD}@127.0.0.1:9/v1", "m")
     with client:
         assert client.public_url == "http://***@127.0.0.1:9/v1/chat/completions"
+
+
+HF_SECRET = "hf_echoDONOTLEAK7d3a1c9e0b"
+
+
+class _EchoingHub(BaseHTTPRequestHandler):
+    """A hub endpoint that echoes the token it is sent in a response header and body, answering 404."""
+
+    protocol_version = "HTTP/1.1"
+
+    def _echo(self) -> None:
+        echo = f"{self.headers.get('Authorization', '')} {HF_SECRET}"
+        body = json.dumps({"error": f"Repository not found for {echo}"}).encode()
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Echo-Authorization", echo)
+        self.send_header("X-Error-Code", "RepoNotFound")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_HEAD = _echo
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_download_at_debug_verbosity_leaks_no_hf_token(tmp_path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoingHub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {**os.environ, "HF_TOKEN": HF_SECRET, "HF_HOME": str(tmp_path / "hf"), "NO_PROXY": "127.0.0.1",
+           "HF_ENDPOINT": f"http://127.0.0.1:{server.server_address[1]}", "HF_HUB_DISABLE_TELEMETRY": "1"}
+    env.pop("HF_HUB_OFFLINE", None)
+    try:
+        result = subprocess.run([sys.executable, "-m", "sftvsrl_cli", "-v", "-v", "download", "lab/no-such-model"],
+                                capture_output=True, text=True, cwd=REPO, timeout=120, env=env)
+    finally:
+        server.shutdown()
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "x-echo-authorization" in result.stderr.lower()  # the debug log did print the headers ...
+    for blob in (result.stdout, result.stderr, *(p.read_bytes().decode("latin-1") for p in (tmp_path / "hf").rglob("*")
+                                                 if p.is_file() and not p.is_symlink())):
+        assert HF_SECRET not in blob and HF_SECRET[:12] not in blob  # ... with the token masked
