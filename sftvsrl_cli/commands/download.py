@@ -58,7 +58,8 @@ def command(output: Output, names, list_, repo_type, revision, include, exclude,
                 summaries.append(_show_plan(output, name, plan(request, output.fancy), json_))
                 continue
             output.info(f"Downloading {name} ({request.repo_id}, {request.repo_type}) ...")
-            result = download(request, show_progress=output.fancy, stage=output.progress)
+            with output.stage(f"download {name}", live=False):
+                result = download(request, show_progress=output.fancy, stage=output.progress)
             steps = next_steps(request, result)
             summaries.append(_show_result(output, name, result, steps, json_))
     except HubError as error:

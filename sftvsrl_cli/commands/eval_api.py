@@ -66,7 +66,9 @@ def command(output: Output, base_url, model_name, api_key_env, concurrency, time
     retry = RetryPolicy(max_retries=max_retries, base_delay=retry_base_delay)
     settings = EvalSettings(batch_size=batch_size or 4 * concurrency, template=template, label=label,
                             enable_verification=config.prompt_config.enable_verification)
-    with ChatClient(base_url, model_name, api_key, timeout, retry, max_connections=concurrency) as client:
+    retry_log = output.retry_log()
+    with ChatClient(base_url, model_name, api_key, timeout, retry, max_connections=concurrency,
+                    on_retry=retry_log) as client:
         policy = ApiPolicy(client, concurrency, temperature, max_tokens, send_seed=not no_seed)
         try:
             summary = run_evaluation(output, policy, jobs, settings, out_dir, overwrite)
@@ -74,6 +76,7 @@ def command(output: Output, base_url, model_name, api_key_env, concurrency, time
             raise RunFailed(f"{error} (answers so far are saved in {out_dir}; re-run the same command to resume)")
         finally:
             policy.close()
+            retry_log.flush()
         summary["retries"] = client.retries_done
     render_summary(output, summary, json_, f"eval-api {model_name}")
 

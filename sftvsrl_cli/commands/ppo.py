@@ -71,13 +71,15 @@ def _format_update(record: dict) -> str:
               help="Buffer log-probs and values from the sampling pass, or from a second forward (published).")
 @click.option("--prefix-cache/--no-prefix-cache", default=True, show_default=True,
               help="Reuse each episode's KV cache across its turns within a rollout (text prompts).")
+@click.option("--report-to", type=click.Choice(["none", "wandb", "tensorboard"]), default=None,
+              help="Also log there (wandb: project $WANDB_PROJECT, else sftvsrl; files in $WANDB_DIR).")
 @seed_option
 @json_option
 @config_options
 @click.pass_obj
 @friendly_errors
 def command(output: Output, env_name, variant, model, output_dir, eval_every, eval_episodes, deepspeed_config,
-            offload_optimizer, resume, dtype, cpu_threads, rollout_scoring, prefix_cache, seed,
+            offload_optimizer, resume, dtype, cpu_threads, rollout_scoring, prefix_cache, report_to, seed,
             json_, config_file, overrides) -> None:
     """Train a policy with PPO on multi-turn verifier episodes; logs one JSON line per update.
 
@@ -102,6 +104,7 @@ def command(output: Output, env_name, variant, model, output_dir, eval_every, ev
         "seed": seed,
         "output_dir": output_dir,
         "model_path": model,
+        "report_to": report_to,
     }
     if variant is not None:
         options.update({"env_config.language_only": variant == "l", "prompt_config.use_vision": variant == "vl",
@@ -151,7 +154,7 @@ def _train(output: Output, config, source: str, init_flops: float, rank0: bool, 
                                            f"episodes={payload['episodes']} "
                                            f"success={'-' if success is None else f'{success:.2f}'}")
             elif not json_:
-                output.info(_format_update(payload))
+                output.event(_format_update(payload))
 
         return train(config, source, report if rank0 else None, init_flops, _evaluator(config))
 

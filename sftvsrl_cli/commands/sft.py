@@ -10,6 +10,7 @@ import click
 from sftvsrl_cli.config import load_config
 from sftvsrl_cli.config.schema import ExperimentConfig
 from sftvsrl_cli.console import Output
+from sftvsrl_cli.stages import ensure_builtin_model
 from sftvsrl_cli.options import OVERRIDE_CONTEXT, config_options, friendly_errors, json_option, seed_option
 
 
@@ -37,7 +38,8 @@ from sftvsrl_cli.options import OVERRIDE_CONTEXT, config_options, friendly_error
 @click.option("--save-every", type=click.IntRange(min=1), default=None, help="Checkpoint every N steps.")
 @click.option("--save-total-limit", type=click.IntRange(min=1), default=None, help="Keep the last N checkpoints.")
 @click.option("--log-every", type=click.IntRange(min=1), default=None)
-@click.option("--report-to", multiple=True, type=click.Choice(["wandb", "tensorboard"]), help="Also log there.")
+@click.option("--report-to", multiple=True, type=click.Choice(["wandb", "tensorboard", "none"]),
+              help="Also log there (wandb: project $WANDB_PROJECT, else sftvsrl); none: only train_log.jsonl.")
 @click.option("--resume", is_flag=False, flag_value="latest", default=None,
               help="Continue from the latest checkpoint in --out; `--resume auto`: only if there is one; or a checkpoint folder.")
 @click.option("--local_rank", "--local-rank", "local_rank", type=int, default=None, hidden=True)
@@ -55,7 +57,8 @@ def command(output: Output, model, data, output_dir, resume, local_rank, seed, j
     explicit = {f"sft_config.{k}": v for k, v in options.items()}
     explicit.update({"sft_config.model": model, "sft_config.data": data, "output_dir": output_dir, "seed": seed,
                      "sft_config.lora_targets": lora_targets.split(",") if lora_targets else None,
-                     "sft_config.report_to": list(options["report_to"]) or None})
+                     "sft_config.report_to": [] if "none" in options["report_to"] else
+                     (list(options["report_to"]) or None)})
     config = load_config(ExperimentConfig, config_file, overrides, explicit,
                          base={"seed": 0, "output_dir": "outputs/sft"})
     sft = config.sft_config
@@ -63,6 +66,7 @@ def command(output: Output, model, data, output_dir, resume, local_rank, seed, j
     if not sft.data:
         raise click.UsageError("give the training data with --data (or sft_config.data in the config)")
 
+    ensure_builtin_model(output, model_name)
     with contextlib.ExitStack() as stack:
         bar = {}
 

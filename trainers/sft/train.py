@@ -102,6 +102,7 @@ def train_sft(sft, *, model: str, data: str, output_dir: str | Path, seed: int, 
     from accelerate.utils import set_seed
 
     from trainers.models import collate, load_model
+    from trainers.tracking import open_tracker
 
     output_dir = Path(output_dir)
     data_file = find_data_file(data)
@@ -114,7 +115,7 @@ def train_sft(sft, *, model: str, data: str, output_dir: str | Path, seed: int, 
     micro, accum = settings.per_device_batch_size, settings.grad_accum_steps
     accelerator, ds_config = make_accelerator(
         deepspeed=settings.deepspeed, micro_batch=micro, grad_accum=accum, max_grad_norm=settings.max_grad_norm,
-        mixed_precision=precision, report_to=list(settings.report_to), project_dir=output_dir)
+        mixed_precision=precision, report_to=[], project_dir=output_dir)  # trackers: trainers.tracking
     if ds_config and settings.lora and settings.merge_lora and ds_config["zero_optimization"].get("stage") == 3:
         raise ValueError("--merge-lora is not supported with ZeRO-3; merge the saved adapter afterwards")
     set_seed(seed)
@@ -155,8 +156,8 @@ def train_sft(sft, *, model: str, data: str, output_dir: str | Path, seed: int, 
                 "steps_per_epoch": steps_per_epoch, "deepspeed": str(resolve_deepspeed_file(settings.deepspeed) or ""),
                 "precision": precision, "truncated_examples": dataset.truncated, "start_step": state["step"],
                 "settings": dataclasses.asdict(settings)}
-    if settings.report_to:
-        accelerator.init_trackers("sftvsrl-sft", config={k: v for k, v in run_info.items() if k != "settings"})
+    tracker = open_tracker(list(settings.report_to), output_dir, enabled=accelerator.is_main_process,
+                           config={k: v for k, v in run_info.items() if k != "settings"})
     if on_start and accelerator.is_main_process:
         on_start(run_info)
 
@@ -208,8 +209,7 @@ def train_sft(sft, *, model: str, data: str, output_dir: str | Path, seed: int, 
             window_tokens, window_time = 0, now
             with log_path.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
-            if settings.report_to:
-                accelerator.log({k: v for k, v in record.items() if isinstance(v, (int, float))}, step=step)
+            tracker.log(record, step=step)
             if on_step:
                 on_step(record)
         if step % settings.save_every == 0 or step == total_steps:
@@ -232,8 +232,7 @@ def train_sft(sft, *, model: str, data: str, output_dir: str | Path, seed: int, 
         shutil.rmtree(final_dir, ignore_errors=True)
         staging.rename(final_dir)
     accelerator.wait_for_everyone()
-    if settings.report_to:
-        accelerator.end_training()
+    tracker.close()
     return SFTResult(output_dir, final_dir, step, state["first_loss"], state["last_loss"],
                      time.perf_counter() - started, state["tokens"], state["flops"], len(dataset),
                      dataclasses.asdict(settings), accelerator.unwrap_model(train_model))
