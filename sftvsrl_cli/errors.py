@@ -49,6 +49,8 @@ def classify(error: BaseException) -> tuple[int, str] | None:
         return error.exit_code, error.format_message()
     if isinstance(error, click.exceptions.Exit):
         return error.exit_code, ""
+    if isinstance(error, SystemExit):  # sys.exit() in a command or a library
+        return (error.code, "") if isinstance(error.code, int) else (EXIT_RUN_FAILED, str(error.code or ""))
     if isinstance(error, click.Abort):
         return EXIT_RUN_FAILED, "aborted"
     if isinstance(error, ValueError) and _raised_on_purpose(error):
@@ -140,11 +142,12 @@ def error_boundary(verbose: int = 0, json_mode: bool = False) -> Iterator[JsonSt
             sink.write({"error": scrub(error.format_message()), "exit_code": error.exit_code})
         raise
     except BaseException as error:
-        if isinstance(error, click.exceptions.Exit) and error.exit_code == 0:
+        if isinstance(error, click.exceptions.Exit) and error.exit_code == 0 or (
+                isinstance(error, SystemExit) and error.code in (0, None)):
             raise
         verdict = classify(error)
         if verdict is None:
-            if sink is not None and not isinstance(error, (KeyboardInterrupt, SystemExit)):
+            if sink is not None and not isinstance(error, KeyboardInterrupt):
                 sink.write({"error": scrub(f"internal error: {type(error).__name__}: {_first_line(error)}"),
                             "exit_code": EXIT_RUN_FAILED})
             raise
