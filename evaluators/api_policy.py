@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from envs.errors import InputError
 from evaluators.api_client import ApiError, ChatClient
 from evaluators.policies import PolicyFailure, PolicyRequest
 
@@ -82,7 +83,7 @@ class ApiPolicy:
     def __init__(self, client: ChatClient, concurrency: int = 8, temperature: float = 0.0,
                  max_tokens: int = 256, top_p: float | None = None, send_seed: bool = True) -> None:
         if concurrency < 1:
-            raise ValueError("--concurrency must be at least 1")
+            raise InputError("--concurrency must be at least 1")
         self.client = client
         self.concurrency = concurrency
         self.temperature = temperature

@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
+from envs.errors import DataFileError
 from envs.sft_records import atomic_write_text
 
 
@@ -59,7 +60,8 @@ class StepLog:
                 if number == len(lines) and not tail:
                     self._truncate(good_bytes)  # a torn final record that happened to end in a newline
                     return records
-                raise ValueError(f"{self.path}:{number}: corrupt log record; move the file away to start over") from None
+                raise DataFileError(f"{self.path}:{number}: corrupt log record; move the file away to start "
+                                    "over") from None
             records.append(record)
             good_bytes += len(line) + 1
         if tail:
