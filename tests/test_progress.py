@@ -15,6 +15,8 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from evaluators.loopback_server import LoopbackServer
+from fake_hub import FakeHub
+from test_download import hub_env  # noqa: F401  (a fixture: HF_HOME in tmp, no token, a loopback hub)
 from sftvsrl_cli.console import Output, format_cell
 from sftvsrl_cli.main import cli
 from sftvsrl_cli.plain_progress import RetryLog, format_duration
@@ -221,3 +223,14 @@ def test_cron_example_exit_code_says_the_run_failed_and_resumes(tmp_path):
     assert log.rstrip().endswith("nightly eval failed (exit 1); the same command resumes it")
     bad = subprocess.run(["bash", str(CRON_SCRIPT)], capture_output=True, text=True)
     assert bad.returncode == 2 and "usage:" in bad.stderr
+
+
+def test_download_is_a_stage_in_the_log(hub_env):
+    from test_download import model_repo, run_cli
+
+    with hub_env(FakeHub([model_repo()])):
+        result = run_cli("gp-l-init")
+    assert result.exit_code == 0, result.output
+    assert re.search(STAMP + r" start download gp-l-init\n", result.stderr), result.stderr
+    assert re.search(STAMP + r" start verify \(\d+ to do\)", result.stderr)
+    assert re.search(STAMP + r" done download gp-l-init in \d+s", result.stderr)

@@ -134,6 +134,7 @@ def test_sft_logs_train_log_metrics_to_wandb_and_accepts_report_to_none(fake_wan
     common = ["sft", "--data", str(data), "--max-steps", "2", "--batch-size", "8", "--log-every", "1", "--json"]
     result = CliRunner().invoke(cli, [*common, "--out", str(tmp_path / "w"), "--report-to", "wandb"])
     assert result.exit_code == 0, result.output
+    assert "start sft (2 to do)" in result.stderr and "done sft 2/2 in" in result.stderr  # the log shows progress
     lines = [json.loads(text) for text in (tmp_path / "w" / "train_log.jsonl").read_text().splitlines()]
     assert [step for _, step in fake_wandb.logged] == [line["step"] for line in lines] == [1, 2]
     for (metrics, _), line in zip(fake_wandb.logged, lines):
