@@ -8,7 +8,8 @@ matplotlib (the `plot` extra).
 Every arm's x-axis counts the compute of its initialisation (the paper's X = 6N(D_init + D_RL) + ...): a PPO
 log whose first record does not already include it (`compute_flops` equal to that update's own
 `flops_train + flops_rollout`) and whose run folder's `config.yaml` names a model folder holding
-`sft_summary.json` (written by `sftvsrl sft`) or `init.json` is shifted by that SFT's FLOPs.
+`sft_summary.json` (`sftvsrl sft`'s final/), `trainer_state.json` (one of its checkpoints) or `init.json`
+(the built-in init) is shifted by that SFT's FLOPs.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def init_gflops(log_path: Path, records: Sequence[dict[str, Any]]) -> tuple[floa
     model = _run_model(log_path.parent / "config.yaml")
     if model is None:
         return 0.0, None
-    for name, key in (("sft_summary.json", "flops"), ("init.json", "train_flops")):
+    for name, key in (("sft_summary.json", "flops"), ("trainer_state.json", "flops"), ("init.json", "train_flops")):
         candidate = Path(model).expanduser() / name
         if candidate.is_file():
             try:

@@ -100,3 +100,15 @@ def test_numbers_are_rounded_and_unmeasured_ones_are_dashes():
     assert format_number(float("inf")) == "-" and format_number(12) == "12" and format_number(1234567.0) == "1.235e+06"
     assert format_fraction(0.14583333333333334, 48) == "14.6 ± 5.1"
     assert format_fraction(None, 48) == "-" and format_fraction(0.5, 0) == "-"
+
+
+def test_a_ppo_run_from_an_sft_checkpoint_counts_the_checkpoints_compute(tmp_path):
+    checkpoint = tmp_path / "sft" / "checkpoint-4"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "trainer_state.json").write_text(json.dumps({"step": 4, "flops": 2e9, "tokens": 100}))
+    log = _ppo_run(tmp_path / "rl", str(checkpoint))
+    _, series = log_curves(log)
+    assert series["id"][0][0] == pytest.approx(5.0)
+    (checkpoint / "trainer_state.json").write_text("{}")
+    with pytest.raises(ValueError, match=rf"^{log}: {checkpoint / 'trainer_state.json'}: no readable 'flops'"):
+        log_curves(log)
