@@ -70,8 +70,11 @@ def fake_stage(stage) -> None:
         for name in stage.expect["splits"]:
             hits = _hits(label, name, stage.seed, episodes)
             rate = hits / episodes
-            splits[name] = {"num_traj": episodes, "primary_metric": "success", "metrics": {"success": {
-                "hits": hits, "n": episodes, "rate": rate, "stderr": math.sqrt(rate * (1 - rate) / episodes)}}}
+            metrics = {"success": {"hits": hits, "n": episodes, "rate": rate,
+                                   "stderr": math.sqrt(rate * (1 - rate) / episodes)}}
+            if "visual-ood" in stage.expect["splits"]:  # GP-VL evaluations measure recognition too
+                metrics["recognition"] = {"hits": episodes - hits, "n": episodes, "rate": 1 - rate, "stderr": 0.0}
+            splits[name] = {"num_traj": episodes, "primary_metric": "success", "metrics": metrics}
         _write(out / "summary.json", {"label": label, "splits": splits})
 
 
@@ -340,3 +343,35 @@ def test_slurm_example_submits_init_then_both_arms_then_results(tmp_path):
     assert "--dependency=afterok:101" in jobs[2] and "--arm rl" in jobs[2]
     assert "--dependency=afterok:102:103" in jobs[3] and "--arm" not in jobs[3]
     assert all("sftvsrl study --out runs/s --task gp-l" in job for job in jobs)
+
+
+def test_gp_vl_study_plots_recognition_against_success(runner, tmp_path, stub):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "s"
+    result = runner.invoke(cli, ["study", "--out", str(out), "--task", "gp-vl", *SMALL[2:]])
+    assert result.exit_code == 0, result.output
+    study = json.loads((out / "study.json").read_text())
+    assert study["splits"] == ["id", "rule-ood", "visual-ood"]
+    point = study["replicates"][0]["points"]["rl"][0]
+    assert point["scores"]["visual-ood"]["recognition"] == 1 - point["scores"]["visual-ood"]["rate"]
+    assert (out / "figures" / "recognition.png").stat().st_size > 1000
+    assert "figures/recognition.png" in (out / "report.md").read_text()
+
+
+def test_verify_iters_ablation_adds_rl_arms_compared_at_their_common_compute(runner, tmp_path, stub):
+    out = tmp_path / "s"
+    result = runner.invoke(cli, ["study", "--out", str(out), *SMALL, "--verify-iters", "1,3"])
+    assert result.exit_code == 0, result.output
+    plan = json.loads((out / "plan.json").read_text())["stages"]
+    ppo = {s["name"]: s["argv"] for s in plan if s["kind"] == "ppo"}
+    assert sorted(ppo) == ["seed-0/rl", "seed-0/rl-viter1", "seed-0/rl-viter3"]
+    assert ppo["seed-0/rl-viter3"][-1] == "--env_config.verify_iter=3"
+    assert [s["arm"] for s in plan if s["name"].startswith("seed-0/evals/rl-viter")] == ["ablation"] * 4
+    study = json.loads((out / "study.json").read_text())
+    rows = study["verify_iters_ablation"]
+    assert [row["verify_iter"] for row in rows] == [1, 3]
+    init = _hits("init", "rule-ood", 0, 8) / 8
+    # the fake arms have equal compute per update: all compared at their last checkpoint (update 3)
+    assert rows[1]["cells"]["rule-ood"]["delta"] == pytest.approx(_hits("rl-viter3-3", "rule-ood", 0, 8) / 8 - init)
+    assert "## Verification iterations (Fig 10)" in (out / "report.md").read_text()
+    assert runner.invoke(cli, ["study", "--plan", "--out", str(tmp_path / "t"), "--verify-iters", "3,3"]).exit_code == 2

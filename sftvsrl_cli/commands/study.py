@@ -12,7 +12,7 @@ import click
 from sftvsrl_cli.console import Output
 from sftvsrl_cli.options import CommandError, json_option
 
-ARMS = ("init", "sft", "rl")
+ARMS = ("init", "sft", "rl", "ablation")
 
 
 class StudyFailed(click.ClickException):
@@ -29,6 +29,15 @@ def _env_pairs(values: tuple[str, ...]) -> dict:
             raise CommandError(f"--env-config takes KEY=VALUE, got {value!r}")
         pairs[key.strip()] = yaml.safe_load(text) if text else None
     return pairs
+
+
+def _int_list(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise CommandError(f"--verify-iters takes comma-separated integers, got {text!r}") from None
 
 
 @click.command("study")
@@ -52,16 +61,19 @@ def _env_pairs(values: tuple[str, ...]) -> dict:
 @click.option("--eval-verify-iter", type=click.IntRange(min=1), default=None, help="Attempts per episode.")
 @click.option("--routes", default=None, help="V-IRL: the training city's folder.")
 @click.option("--visual-ood-routes", default=None, help="V-IRL-VL: the other cities' folder.")
+@click.option("--verify-iters", default=None, metavar="V,V,...",
+              help="Verification-iterations ablation (Fig 10): one more RL arm per value, e.g. 1,3,5.")
 @click.option("--env-config", "env_values", multiple=True, metavar="KEY=VALUE",
               help="env_config key for gen-data, ppo and eval (repeat).")
 @click.option("--arm", "arms", multiple=True, type=click.Choice(ARMS),
-              help="Only this arm's stages (repeat); init covers the data, the Init and its evaluation.")
+              help="Only this arm's stages (repeat); init covers the data, the Init and its evaluation; ablation "
+                   "the --verify-iters arms.")
 @click.option("--plan", "plan_only", is_flag=True, help="Print the stages' sftvsrl commands; run nothing.")
 @json_option
 @click.pass_obj
 def command(output: Output, out_dir: Path, config_file, task, model, sft_config, rl_config, seeds, seed,
             data_records, init_steps, sft_steps, rl_updates, checkpoints, eval_episodes, eval_verify_iter, routes,
-            visual_ood_routes, env_values, arms, plan_only, json_) -> None:
+            visual_ood_routes, verify_iters, env_values, arms, plan_only, json_) -> None:
     """Run the paper's protocol: an Init, then SFT and RL scaled from it, compared at equal compute.
 
     \b
@@ -80,7 +92,7 @@ def command(output: Output, out_dir: Path, config_file, task, model, sft_config,
                 "seed": seed, "data_records": data_records, "init_steps": init_steps, "sft_steps": sft_steps,
                 "rl_updates": rl_updates, "checkpoints": checkpoints, "eval_episodes": eval_episodes,
                 "eval_verify_iter": eval_verify_iter, "routes": routes, "visual_ood_routes": visual_ood_routes,
-                "env_config": _env_pairs(env_values) or None}
+                "env_config": _env_pairs(env_values) or None, "verify_iters": _int_list(verify_iters)}
     try:
         config = load_study_config(config_file, explicit)
         stages = build_plan(config, out_dir)

@@ -54,6 +54,9 @@ class StudyConfig:
     """V-IRL: the training city's folder (published layout)."""
     visual_ood_routes: str | None = None
     """V-IRL-VL: the other cities' folder for the visual-ood split."""
+    verify_iters: list[int] = field(default_factory=list)
+    """The verification-iterations ablation (Fig 10): one more RL arm per value, training with that many
+    attempts per hand (env_config.verify_iter); empty: none."""
     description: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -109,6 +112,11 @@ def validate(config: StudyConfig) -> None:
             raise ConfigError(f"study setting {key} must be a positive integer, got {value!r}")
     if config.eval_verify_iter is not None and config.eval_verify_iter < 1:
         raise ConfigError(f"eval_verify_iter must be at least 1, got {config.eval_verify_iter}")
+    if not isinstance(config.verify_iters, list) or any(
+            not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in config.verify_iters):
+        raise ConfigError(f"verify_iters must be a list of positive integers, got {config.verify_iters!r}")
+    if len(set(config.verify_iters)) != len(config.verify_iters):
+        raise ConfigError(f"verify_iters repeats a value: {config.verify_iters}")
     if not isinstance(config.env_config, dict):
         raise ConfigError("env_config must be a mapping of keys")
     if config.task.startswith("virl") and not (config.routes or config.env_config.get("route_info_path")):

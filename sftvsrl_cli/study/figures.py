@@ -65,6 +65,8 @@ def curves(study: dict[str, Any], path: Path) -> Path:
         axis.set_xlabel("Training computation (GFLOPs)")
         axis.set_ylabel(f"{metric} (%)")
         axis.grid(alpha=0.3)
+        low, high = axis.get_ylim()
+        axis.set_ylim(max(low, -2.0), max(high, 10.0))
     axes[0][0].legend()
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,8 @@ Per replicate seed S, under `OUT/seed-S/`:
     evals/sft-<step>/
     rl/              ppo from init/final: the RL arm, checkpoints/update_<N>/policy along it
     evals/rl-<N>/
+    rl-viter<V>/     with --verify-iters: one more RL arm per verification-iteration count V (Fig 10)
+    evals/rl-viter<V>-<N>/
 
 Every stage command starts afresh or continues what its folder holds (sft `--resume auto`, ppo `--resume`,
 eval resumes by itself), so re-running a stage after a kill resumes it.
@@ -48,7 +50,8 @@ class Stage:
     out: str
     seed: int
     arm: str
-    """init, sft or rl: the job a cluster user runs it in (data and Init evaluation belong to init)."""
+    """init, sft, rl or ablation: the job a cluster user runs it in (data and Init evaluation belong to init;
+    the verification-iterations RL arms to ablation)."""
     units: float
     """Steps, updates, episodes or records, for the ETA."""
     point: dict[str, Any] = field(default_factory=dict)
@@ -117,9 +120,25 @@ def _replicate(config: StudyConfig, out: Path, seed: int) -> list[Stage]:
                        save_every(config.sft_steps, config.checkpoints), seed, root))
     for step in checkpoint_steps(config.sft_steps, config.checkpoints):
         stages.append(_eval(config, root, seed, "sft", step, str(sft / f"checkpoint-{step}")))
-    stages.append(_ppo(config, init_model, rl, env, variant, seed, root))
+    stages += _rl_arm(config, init_model, rl, env, variant, seed, root, "rl", ())
+    for verify_iter in config.verify_iters:  # the verification-iterations ablation (Fig 10): RL arms only
+        arm = ablation_arm(verify_iter)
+        stages += _rl_arm(config, init_model, root / arm, env, variant, seed, root, arm,
+                          (f"--env_config.verify_iter={verify_iter}",))
+    return stages
+
+
+def ablation_arm(verify_iter: int) -> str:
+    return f"rl-viter{verify_iter}"
+
+
+def _rl_arm(config: StudyConfig, init_model: str, out: Path, env: str, variant: str, seed: int, root: Path,
+            arm: str, extra: tuple[str, ...]) -> list[Stage]:
+    job = "rl" if arm == "rl" else "ablation"
+    stages = [_ppo(config, init_model, out, env, variant, seed, root, job, extra)]
     for update in checkpoint_steps(config.rl_updates, config.checkpoints):
-        stages.append(_eval(config, root, seed, "rl", update, str(rl / "checkpoints" / f"update_{update:06d}" / "policy")))
+        model = str(out / "checkpoints" / f"update_{update:06d}" / "policy")
+        stages.append(_eval(config, root, seed, arm, update, model, job))
     return stages
 
 
@@ -146,7 +165,8 @@ def _sft(arm: str, config: StudyConfig, model: str, data: Path, out: Path, steps
     return Stage(_name(root, out.name), "sft", tuple(argv), str(out), seed, arm, steps, expect={"steps": steps})
 
 
-def _ppo(config: StudyConfig, model: str, out: Path, env: str, variant: str, seed: int, root: Path) -> Stage:
+def _ppo(config: StudyConfig, model: str, out: Path, env: str, variant: str, seed: int, root: Path, job: str,
+         extra: tuple[str, ...]) -> Stage:
     argv = ["--env", env, "--variant", variant, "--model", model, OUT_OPTION["ppo"], str(out), "--seed", str(seed),
             *RESUME_ARGS["ppo"]]
     if config.rl_config:
@@ -158,11 +178,11 @@ def _ppo(config: StudyConfig, model: str, out: Path, env: str, variant: str, see
         from evaluators.splits import city_env_config
 
         argv += [f"--env_config.{k}={yaml_scalar(v)}" for k, v in city_env_config(config.routes).items()]
-    argv += env_overrides(config)
-    return Stage(_name(root, "rl"), "ppo", tuple(argv), str(out), seed, "rl", updates, expect={"updates": updates})
+    argv += [*env_overrides(config), *extra]
+    return Stage(_name(root, out.name), "ppo", tuple(argv), str(out), seed, job, updates, expect={"updates": updates})
 
 
-def _eval(config: StudyConfig, root: Path, seed: int, arm: str, step: int, model: str) -> Stage:
+def _eval(config: StudyConfig, root: Path, seed: int, arm: str, step: int, model: str, job: str = "") -> Stage:
     label = "init" if arm == "init" else f"{arm}-{step}"
     out = root / "evals" / label
     splits = split_names(config)
@@ -177,7 +197,7 @@ def _eval(config: StudyConfig, root: Path, seed: int, arm: str, step: int, model
     if config.visual_ood_routes:
         argv += ["--visual-ood-routes", str(config.visual_ood_routes)]
     argv += [f"--env_config.{k}={yaml_scalar(v)}" for k, v in config.env_config.items()]
-    return Stage(_name(root, "evals", label), "eval", tuple(argv), str(out), seed, arm if arm != "init" else "init",
+    return Stage(_name(root, "evals", label), "eval", tuple(argv), str(out), seed, job or arm,
                  config.eval_episodes * len(splits), point={"arm": arm, "step": step, "model": model},
                  expect={"splits": splits, "episodes": config.eval_episodes})
 

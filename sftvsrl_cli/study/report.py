@@ -34,13 +34,22 @@ def render(study: dict[str, Any], figures: dict[str, str], figure_note: str | No
         lines.append(figure_note)
     for title, name in figures.items():
         lines.append(f"![{title}]({name})")
+    if study.get("verify_iters_ablation"):
+        lines += ["", "## Verification iterations (Fig 10)", "",
+                  "RL arms trained with V attempts per hand, at the largest compute all of them reach (each at its "
+                  "nearest checkpoint); cells as above, change against Init in brackets.", ""]
+        columns = ["VIter", "GFLOPs", *[f"{name} %" for name in study["splits"]]]
+        rows = [[str(row["verify_iter"]), f"{row['gflops']:.4g}", *[format_cell(row["cells"][n]) for n in study["splits"]]]
+                for row in study["verify_iters_ablation"]]
+        lines += _markdown_table(columns, rows)
     lines += ["", "## Every checkpoint", ""]
     columns = ["seed", "arm", "step", "GFLOPs", *[f"{name} %" for name in study["splits"]]]
     rows = []
     for replicate in study["replicates"]:
-        for arm in ("init", "sft", "rl"):
-            for point in replicate["points"][arm]:
-                rows.append([str(replicate["seed"]), ROW_LABELS[arm], str(point["step"]), f"{point['gflops']:.4g}",
+        for arm, points in replicate["points"].items():
+            for point in points:
+                label = ROW_LABELS.get(arm) or f"RL VIter {arm.removeprefix('rl-viter')}"
+                rows.append([str(replicate["seed"]), label, str(point["step"]), f"{point['gflops']:.4g}",
                              *[format_cell(point["scores"][name]) for name in study["splits"]]])
     lines += _markdown_table(columns, rows)
     return "\n".join(lines) + "\n"
