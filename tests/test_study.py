@@ -343,6 +343,11 @@ def test_slurm_example_submits_init_then_both_arms_then_results(tmp_path):
     assert "--dependency=afterok:101" in jobs[2] and "--arm rl" in jobs[2]
     assert "--dependency=afterok:102:103" in jobs[3] and "--arm" not in jobs[3]
     assert all("sftvsrl study --out runs/s --task gp-l" in job for job in jobs)
+    (tmp_path / "log").unlink()
+    result = subprocess.run(["bash", str(script), "runs/s", "--verify-iters", "1,5"], env=env, capture_output=True,
+                            text=True, cwd=tmp_path)
+    jobs = (tmp_path / "log").read_text().splitlines()
+    assert "--arm ablation" in jobs[3] and "--dependency=afterok:102:103:104" in jobs[4]
 
 
 def test_gp_vl_study_plots_recognition_against_success(runner, tmp_path, stub):

@@ -1,5 +1,6 @@
 #!/bin/bash
-# The SFT-vs-RL study as cluster jobs: the Init, then the SFT arm and the RL arm side by side, then the results.
+# The SFT-vs-RL study as cluster jobs: the Init, then the SFT arm and the RL arm side by side (and, with
+# --verify-iters, the ablation's RL arms), then the results.
 #   bash examples/slurm/study_arms.sh [OUT] [STUDY OPTIONS...]
 # e.g. bash examples/slurm/study_arms.sh outputs/study-gp-l --task gp-l --model PATH --rl-config gp/rl_gp_l
 #
@@ -27,5 +28,10 @@ sftvsrl study --out "$OUT" "${OPTIONS[@]}" --plan   # fails here, before any job
 init=$(submit init "" sftvsrl study --out "$OUT" "${OPTIONS[@]}" --arm init)
 sft=$(submit sft "$init" sftvsrl study --out "$OUT" "${OPTIONS[@]}" --arm sft)
 rl=$(submit rl "$init" sftvsrl study --out "$OUT" "${OPTIONS[@]}" --arm rl)
-results=$(submit results "$sft:$rl" sftvsrl study --out "$OUT" "${OPTIONS[@]}")
-echo "submitted: init $init, sft $sft, rl $rl, results $results (results in $OUT/report.md)"
+arms="$sft:$rl"
+if [[ " ${OPTIONS[*]} " == *" --verify-iters "* ]]; then  # the Fig 10 ablation's RL arms: one more job
+    ablation=$(submit ablation "$init" sftvsrl study --out "$OUT" "${OPTIONS[@]}" --arm ablation)
+    arms="$arms:$ablation"
+fi
+results=$(submit results "$arms" sftvsrl study --out "$OUT" "${OPTIONS[@]}")
+echo "submitted: init $init, arms $arms, results $results (results in $OUT/report.md)"
