@@ -157,6 +157,8 @@ def test_gp_vl_trains_on_black_suits_and_evaluates_three_splits(tmp_path):
     (["--task", "virl-l"], "--task virl-l needs route data: --routes"),
     (["-f", "nope"], "study config not found: nope"),
     (["--env-config", "oops"], "--env-config takes KEY=VALUE"),
+    (["--rl-config", "ppo/tiny_gp_x"], "config file not found: ppo/tiny_gp_x"),
+    (["--verify-iters", "1,x"], "--verify-iters takes comma-separated integers"),
 ])
 def test_bad_settings_are_one_line_errors(runner, tmp_path, args, message):
     result = runner.invoke(cli, ["study", "--plan", "--out", str(tmp_path), *args])

@@ -119,6 +119,11 @@ def validate(config: StudyConfig) -> None:
         raise ConfigError(f"verify_iters repeats a value: {config.verify_iters}")
     if not isinstance(config.env_config, dict):
         raise ConfigError("env_config must be a mapping of keys")
+    from trainers.config.loader import resolve_config_path
+
+    for key in ("sft_config", "rl_config"):
+        if getattr(config, key):
+            resolve_config_path(getattr(config, key))  # a ConfigError naming the file, before any stage runs
     if config.task.startswith("virl") and not (config.routes or config.env_config.get("route_info_path")):
         raise ConfigError(f"--task {config.task} needs route data: --routes CITY_FOLDER "
                           "(published layout, or `sftvsrl gen-data --env virl --city NAME`)")

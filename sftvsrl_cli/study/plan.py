@@ -96,8 +96,7 @@ def env_overrides(config: StudyConfig) -> list[str]:
 def split_names(config: StudyConfig) -> list[str]:
     from evaluators.splits import split_names as names
 
-    return [name for name in names(config.task) if name != "visual-ood" or config.task != "virl-vl"
-            or config.visual_ood_routes]
+    return names(config.task)
 
 
 def build_plan(config: StudyConfig, out: str | Path) -> list[Stage]:
