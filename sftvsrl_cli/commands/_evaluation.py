@@ -89,7 +89,7 @@ def run_evaluation(output: Output, policy, jobs, settings, out_dir: Path, overwr
     from evaluators.evaluation import evaluate
 
     total = sum(job.num_traj for job in jobs)
-    output.info(f"evaluating {policy.describe().get('model', policy.name)} on "
+    output.event(f"evaluating {policy.describe().get('model', policy.name)} on "
                 f"{', '.join(job.name for job in jobs)} ({total} episodes) -> {out_dir}")
     started = time.perf_counter()
     with output.progress("episodes", total=total) as bar:

@@ -87,7 +87,7 @@ def command(output: Output, model, data, output_dir, resume, local_rank, seed, j
             bar["handle"].advance(record["step"] - bar["at"], description=text)
             bar["at"] = record["step"]
             if not output.fancy and not output.json_mode:
-                output.info(f"step {record['step']}: {text[4:]}, eta {record['eta_s']:.0f}s")
+                output.event(f"step {record['step']}: {text[4:]}, eta {record['eta_s']:.0f}s")
 
         result = train_sft(sft, model=model_name, data=sft.data, output_dir=Path(config.output_dir), seed=config.seed,
                            resume=resume, on_step=on_step, on_start=on_start)
