@@ -3,6 +3,7 @@ bodies and answers) and a password in the base URL, at `-v -v`, leave no trace i
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -108,14 +109,26 @@ def test_a_key_straddling_the_cut_of_a_long_message_is_masked_whole():
             sweep(client._scrub(text))
 
 
-def test_every_log_record_is_scrubbed_whatever_logger_writes_it(caplog):
+def test_every_log_record_is_scrubbed_whatever_logger_writes_it():
     secrets.register(KEY)
     secrets.install_log_scrubbing()
-    with caplog.at_level(logging.DEBUG):
-        logging.getLogger("httpcore.http11").debug("receive_response_headers.complete return_value=%r",
-                                                   [(b"X-Echo", f"Bearer {KEY}".encode())])
-        logging.getLogger("huggingface_hub.utils").debug("GET https://u:%s@hub/api", PASSWORD)
-    text = caplog.text
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    loggers = [logging.getLogger(name) for name in ("httpcore.http11", "huggingface_hub.utils")]
+    saved = [(logger.level, logger.propagate) for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+        logger.propagate = False
+    try:
+        loggers[0].debug("receive_response_headers.complete return_value=%r", [(b"X-Echo", f"Bearer {KEY}".encode())])
+        loggers[1].debug("GET https://u:%s@hub/api", PASSWORD)
+    finally:
+        for logger, (level, propagate) in zip(loggers, saved):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+            logger.propagate = propagate
+    text = stream.getvalue()
     assert "X-Echo" in text and "Bearer ***" in text and "https://***@hub/api" in text
     sweep(text)
 
