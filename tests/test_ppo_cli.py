@@ -59,6 +59,8 @@ def test_bad_settings_are_one_line_errors(tmp_path, args, message):
     assert message in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_tiny_vl_run_reads_images_and_logs_recognition(tmp_path):
     out = tmp_path / "vl"
     result = CliRunner().invoke(cli, ["ppo", "--variant", "vl", "--model", "tiny-mllama", "--output-dir", str(out),

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import torch
+import pytest
 
 from tests.ppo_helpers import TINY_RUN
 from trainers.ppo.checkpoint import latest_checkpoint
@@ -24,6 +25,8 @@ def _free_port() -> int:
 
 
 def test_two_rank_zero2_update(tmp_path):
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "SFTVSRL_CACHE_DIR":
            os.environ.get("SFTVSRL_CACHE_DIR", str(Path.home() / ".cache" / "sftvsrl"))}

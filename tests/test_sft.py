@@ -139,6 +139,8 @@ def test_lora_with_merge_writes_a_plain_model(gp_l, tmp_path):
     assert changed and not any("lora" in k for k in merged.model.state_dict())
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_vision_model_trains_with_frozen_tower(tmp_path):
     data = write_gp(tmp_path / "vl", 8, "messages", language_only=False)
     settings = SFTConfig(max_steps=2, per_device_batch_size=4, freeze_vision_tower=True, freeze_projector=True)
@@ -150,6 +152,8 @@ def test_vision_model_trains_with_frozen_tower(tmp_path):
     assert any(not torch.equal(after[k], before[k]) for k in text)
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_deepspeed_zero2_two_cpu_ranks_agree_and_learn(gp_l, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
