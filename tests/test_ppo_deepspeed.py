@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import torch
 import pytest
+import torch
 
 from tests.ppo_helpers import TINY_RUN
 from trainers.ppo.checkpoint import latest_checkpoint
@@ -24,9 +24,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_two_rank_zero2_update(tmp_path):
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
+def test_two_rank_zero2_update(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "SFTVSRL_CACHE_DIR":
            os.environ.get("SFTVSRL_CACHE_DIR", str(Path.home() / ".cache" / "sftvsrl"))}
