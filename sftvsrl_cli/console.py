@@ -88,6 +88,10 @@ class Output:
         else:
             self.log(text)
 
+    def _flush_retries(self) -> None:
+        if self._retry_log is not None:
+            self._retry_log.flush()
+
     def _retries(self) -> int | None:
         return self._retry_log.total if self._retry_log is not None else None
 
@@ -105,8 +109,10 @@ class Output:
             try:
                 yield ProgressHandle(None, None, ticker)
             except BaseException as error:
+                self._flush_retries()
                 ticker.stop(error)
                 raise
+            self._flush_retries()
             ticker.stop()
 
     @contextmanager
