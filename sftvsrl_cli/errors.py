@@ -115,10 +115,10 @@ class JsonStdout:
 
 
 def wants_json(args: list[str]) -> bool:
-    """Whether the raw command-line arguments ask for `--json` (before any `--`)."""
+    """Whether the raw command-line arguments ask for `--json` (before any `--`), and not for help."""
     if "--" in args:
         args = args[: args.index("--")]
-    return "--json" in args
+    return "--json" in args and not {"--help", "-h"} & set(args)
 
 
 def _report(error: BaseException, code: int, message: str, verbose: int, sink: JsonStdout | None) -> None:
