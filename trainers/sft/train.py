@@ -141,8 +141,7 @@ def train_sft(sft, *, model: str, data: str, output_dir: str | Path, seed: int, 
     state: dict[str, Any] = {"step": 0, "tokens": 0, "flops": 0.0, "first_loss": None, "last_loss": None}
     log_path = output_dir / LOG_FILE
     if resume_from is not None:
-        accelerator.load_state(str(resume_from / "state"))
-        saved = ckpt.load_trainer_state(resume_from)
+        saved = ckpt.load_checkpoint(accelerator, resume_from)
         scheduler.load_state_dict(saved["scheduler"])
         state.update({k: saved[k] for k in state})
         if saved.get("total_steps") != total_steps:
