@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_PIN ?= torch==2.13.0
 DEMO_DIR ?= outputs/demo
 
-.PHONY: setup demo test test-all bench clean
+.PHONY: setup demo test test-slow test-all bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,13 @@ demo: setup
 	# --resume continues an interrupted demo instead of refusing the existing output folder.
 	$(VENV)/bin/sftvsrl ppo --task gp-l --out $(DEMO_DIR)/ppo-gp-l --resume
 
+# The fast suite (tests marked slow are deselected in pyproject.toml); `test-slow` runs only those,
+# `test-all` runs everything. Each run ends with its 15 slowest steps.
 test: setup
 	$(PY) -m pytest -q
+
+test-slow: setup
+	$(PY) -m pytest -q -m slow
 
 test-all: setup
 	$(PY) -m pytest -q -m "slow or not slow"
