@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from contextlib import contextmanager
@@ -99,7 +100,7 @@ class Output:
     def progress(self, description: str, total: int | None) -> Iterator["ProgressHandle"]:
         """Progress on stderr: a rich bar on a terminal; otherwise timestamped lines at start and end and at
         least every 30 s ($SFTVSRL_PROGRESS_INTERVAL) with done/total, rate, ETA and retries so far."""
-        if self.quiet:
+        if self.quiet or not _main_process():  # under torchrun / DeepSpeed / accelerate only rank 0 reports
             yield ProgressHandle(None, None)
         elif self.live_progress:
             with self._rich_task(description, total) as (progress, task_id):
@@ -162,6 +163,13 @@ class Output:
         if task is not None and task.total is None:
             progress.update(task_id, total=max(task.completed, 1), completed=max(task.completed, 1))
         progress.stop_task(task_id)
+
+
+def _main_process() -> bool:
+    try:
+        return int(os.environ.get("RANK", "0")) == 0
+    except ValueError:
+        return True
 
 
 def format_cell(value: Any) -> str:

@@ -88,6 +88,19 @@ def test_interval_defaults_to_30_seconds_and_quiet_prints_nothing(monkeypatch):
     assert quiet_buffer.getvalue() == ""
 
 
+def test_only_rank_0_reports_progress_under_a_launcher(fast_ticks, monkeypatch):
+    monkeypatch.setenv("RANK", "3")
+    output, buffer = _output()
+    with output.progress("ppo", total=None) as bar, output.stage("building tiny-llama"):
+        bar.advance()
+        time.sleep(0.15)
+    assert buffer.getvalue() == ""
+    monkeypatch.setenv("RANK", "0")
+    with output.progress("ppo", total=1) as bar:
+        bar.advance()
+    assert "done ppo 1/1" in buffer.getvalue()
+
+
 def test_terminal_gets_rich_bars_and_nested_stages_share_the_display():
     output, buffer = _output(terminal=True)
     with output.progress("episodes", total=4) as bar:
