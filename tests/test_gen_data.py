@@ -142,5 +142,6 @@ def test_wider_failed_attempts_include_wrong_numbers():
             assert feedback.startswith(f"You failed this trial because {info['Verify Info']}")
         assert env.step(turns[-1])[1] == 5.0
     assert attempts_per_record == {1, 2, 3, 4}
-    assert {-1.0, -2.0} <= set(rewards_seen) <= {-1.0, -2.0}
-    assert 0.3 < rewards_seen.count(-2.0) / len(rewards_seen) < 0.7
+    # one number replaced: -2 for the wrong (or overused) number plus -2 for the unused one, as published
+    assert {-1.0, -4.0} <= set(rewards_seen) <= {-1.0, -4.0}
+    assert 0.3 < rewards_seen.count(-4.0) / len(rewards_seen) < 0.7
