@@ -219,7 +219,8 @@ def test_cron_example_runs_against_a_faulty_server_and_logs_to_a_file(tmp_path):
     assert summary["splits"]["id"]["num_traj"] == 6 and server.authorization == {f"Bearer {KEY}"}
     log = (tmp_path / "nightly" / "night.log").read_text()
     assert re.search(STAMP + r" start episodes \(6 to do\)", log) and re.search(STAMP + r" done episodes 6/6", log)
-    assert re.search(STAMP + r" retry \(HTTP 429\) x\d+", log) and log.rstrip().endswith(
+    assert set(re.findall(STAMP + r" retry \(([^)]+)\) x\d+", log)) == {CAUSE_OF_FAULT[f] for f in server.faults_served}
+    assert server.faults_served and log.rstrip().endswith(
         "nightly eval done: " + str(tmp_path / "nightly" / "night.json"))
     for path in (tmp_path / "nightly").rglob("*"):
         if path.is_file():
