@@ -104,6 +104,7 @@ def extract_fields(text: Any, fields: Sequence[str]) -> dict[str, Any]:
 
 
 _IN_STRING = {"'": re.compile(r"[\\']"), '"': re.compile(r'[\\"]')}
+_IN_SINGLE_QUOTED = re.compile(r"[\\'\"]")  # repair also escapes the double quotes inside
 _OBJECT_START = re.compile(r"\{")
 _IN_OBJECT = re.compile(r"[{}\"']")
 
@@ -196,9 +197,6 @@ def repair(candidate: str) -> str:
     return "".join(out)
 
 
-_IN_SINGLE_QUOTED = re.compile(r"[\\'\"]")
-
-
 def _last_significant(out: list[str]) -> str:
     for chunk in reversed(out):
         stripped = chunk.rstrip()
@@ -226,6 +224,7 @@ def _pattern_fields(text: str, fields: Sequence[str]) -> dict[str, Any]:
     return found
 
 
+_SPACES = re.compile(r"\s*")
 _VALUE_END = {'"': re.compile("[\"'\n]"), "[": re.compile(r"[\[\]\n]")}
 
 
@@ -254,6 +253,3 @@ def _pattern_value(text: str, field: str) -> Any:
 
 def _skip_spaces(text: str, index: int) -> int:
     return _SPACES.match(text, index).end()
-
-
-_SPACES = re.compile(r"\s*")

@@ -233,3 +233,24 @@ def test_lenient_spacing_never_changes_the_verdict_on_the_formula(formula, space
 def test_lenient_option_is_an_env_config_key_off_by_default():
     assert GeneralPointsConfig().lenient_answer_reading is False
     assert GeneralPointsConfig(lenient_answer_reading=True).lenient_answer_reading is True
+
+
+@pytest.mark.parametrize(
+    "answer, hand, vision, kind",
+    [
+        (strict("8/(3-8/3)"), H3388, False, "CORRECT_SOLUTION"),
+        (strict("8+3+8+3"), H3388, False, "NO_SOLUTION"),
+        (strict("8*3"), H3388, False, "INCORRECT_NUMBER"),
+        (strict("8 * 3"), H3388, False, "ILLEGAL_FORMULA"),
+        (strict("9*3"), H3388, False, "AGGREGATED_ERROR"),  # -4: not one of the published reward values
+        (layout("['A', '3', 'Q', '6']", "10*3-6*1"), HA3K6, True, "INCORRECT_VISION"),
+    ],
+)
+def test_verdict_kind_is_the_published_statistics_name(answer, hand, vision, kind):
+    assert score(answer, hand, vision).kind == kind
+
+
+def test_verdict_reports_the_cards_it_read():
+    verdict = score(layout("['A', '3', 'Q', '6']", "10*3-6*1"), HA3K6, True)
+    assert verdict.cards_read == ("A", "3", "Q", "6") and verdict.recognized_cards is False
+    assert score(strict("10*3-6*1"), HA3K6, False).cards_read is None
