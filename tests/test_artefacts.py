@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -51,8 +52,10 @@ def test_run_json_says_when_with_what_code_and_from_which_command(tmp_path, monk
     started, finished = (datetime.fromisoformat(run[key]) for key in ("started", "finished"))
     assert started.utcoffset().total_seconds() == 0 and started <= finished
     assert set(run["versions"]) == {"sftvsrl", "torch", "transformers"} and run["versions"]["torch"]
-    if (Path(__file__).resolve().parents[1] / ".git").exists():  # run from a checkout
-        assert re.fullmatch(r"[0-9a-f]{40}", run["git_commit"])
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True)
+    if head.returncode == 0:  # run from a checkout with a commit
+        assert run["git_commit"] == head.stdout.strip() and re.fullmatch(r"[0-9a-f]{40}", run["git_commit"])
     else:
         assert "git_commit" not in run
     assert run["command"] == ["sftvsrl", "eval-api", "--api-key", "***", "--API_KEY=***", "--base-url",
