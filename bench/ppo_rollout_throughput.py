@@ -6,10 +6,10 @@ batched scoring forward (`--rollout-scoring forward`), shows what each of the tw
     PYTHONPATH=. python bench/ppo_rollout_throughput.py [--model PATH_OR_ID] [--envs 32] [--rounds 2]
                                                         [--verify-iter 5]
 
-`--envs 24 --rounds 6 --verify-iter 1` is the rollout of `sftvsrl ppo --env gp` (one attempt per hand).
+`--envs 24 --rounds 6 --verify-iter 1` is the rollout of `sftvsrl ppo --task gp-l` (one attempt per hand).
 
 Prints env steps/s and generated tokens/s of each mode and the speed-up. Default model: the cached SFT init of
-the built-in tiny model that `sftvsrl ppo --env gp` uses (built on first use), else `--model tiny-llama`.
+the built-in tiny model that `sftvsrl ppo --task gp-l` uses (built on first use), else `--model tiny-llama`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def measure(loaded, policy, env_config: dict, envs: int, rounds: int, batched: b
     worker.reset_all()  # build the solution table outside the timing
     torch.manual_seed(seed)
     started = time.perf_counter()
-    stats, _ = worker.collect(loaded, policy, RolloutStorage(rounds, envs), settings)
+    stats = worker.collect(loaded, policy, RolloutStorage(rounds, envs), settings)
     seconds = time.perf_counter() - started
     mode = f"batched, scored by {scoring}" if batched else f"one at a time, scored by {scoring}"
     return {"mode": mode, "env_steps": stats.env_steps,

@@ -1,13 +1,13 @@
 """Does one PPO update move the policy toward the advantages on its own rollout buffer?
 
-Runs `sftvsrl ppo` with the given arguments (e.g. `--env gp --num_updates=1 --output-dir /tmp/x`) and, around
+Runs `sftvsrl ppo` with the given arguments (e.g. `--task gp-l --num_updates=1 --out /tmp/x`) and, around
 every PPO update, scores every answer of the buffer with the policy before and after the update (eval mode,
 same temperature). Prints the correlation of the log-prob change with the (normalised) advantage, the mean
 change for positive / negative advantages and for rewarded (+5) / punished answers, and the mean advantage
 per reward. A correct update has a positive correlation and raises rewarded answers; this checks the sign
 conventions of the whole pipeline (GAE, normalisation, clipped surrogate, action log-prob) on real data.
 
-    PYTHONPATH=. python bench/ppo_update_direction.py --env gp --num_updates=1 --output-dir /tmp/ppo_dir
+    PYTHONPATH=. python bench/ppo_update_direction.py --task gp-l --num_updates=1 --out /tmp/ppo_dir
 """
 
 from __future__ import annotations

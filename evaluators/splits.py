@@ -101,7 +101,7 @@ def split_env_config(split: Split, user_env_config: Mapping[str, Any] | None = N
 
 def city_env_config(folder: str | Path) -> dict[str, Any]:
     """V-IRL data keys for a folder in the published layout (route_infos.json, gps_pano_mapping.pkl,
-    street_views/), as `sftvsrl gen-data --env virl` and the published data write it."""
+    street_views/), as `sftvsrl gen-data --task virl-l` and the published data write it."""
     folder = Path(folder)
     routes = folder / "route_infos.json"
     if not routes.is_file():

@@ -94,7 +94,7 @@ def test_full_download_verifies_resolves_and_prints_next_command(hub_env):
         assert summary["bytes"] == sum(len(content) for content in repo.files.values())
         for name, content in repo.files.items():
             assert (snapshot / name).read_bytes() == content
-        assert summary["next"] == [f"sftvsrl ppo --env gp --variant l --model {snapshot}"]
+        assert summary["next"] == [f"sftvsrl ppo --task gp-l --model {snapshot}"]
         assert resolve_model_reference("gp-l-init") == str(snapshot)
         assert resolve_model_reference("GP-L-Init") == str(snapshot)
         assert resolve_model_reference("tiny-llama") == "tiny-llama"
@@ -247,12 +247,12 @@ def test_local_dir_download_and_rerun_without_refetching(hub_env, tmp_path):
     repo = model_repo(repo_id="someone/other-model")
     target = tmp_path / "weights"
     with hub_env(FakeHub([repo])) as hub:
-        first = run_cli("someone/other-model", "--local-dir", str(target), "--exclude", "tokenizer.json", "--json")
+        first = run_cli("someone/other-model", "--out", str(target), "--exclude", "tokenizer.json", "--json")
         assert first.exit_code == 0, first.output
         assert sorted(p.name for p in target.iterdir() if p.is_file()) == ["config.json", "model.safetensors"]
         assert json.loads(first.stdout)["files"] == 2
         gets = len(hub.file_gets())
-        again = run_cli("someone/other-model", "--local-dir", str(target), "--exclude", "tokenizer.json", "--json")
+        again = run_cli("someone/other-model", "--out", str(target), "--exclude", "tokenizer.json", "--json")
         assert again.exit_code == 0 and len(hub.file_gets()) == gets
 
 

@@ -86,7 +86,7 @@ def test_training_commands_report_a_corrupt_model_in_one_line(tiny_llama, tmp_pa
     if command == "sft":
         args = ["sft", "--model", str(folder), "--data", str(data), "--out", str(tmp_path / "out"), "--max-steps", "1"]
     else:
-        args = ["ppo", "--env", "gp", "--model", str(folder), "--output-dir", str(tmp_path / "out")]
+        args = ["ppo", "--task", "gp-l", "--model", str(folder), "--out", str(tmp_path / "out")]
     one_line_error(run(*args), EXIT_BAD_INPUT, f"cannot load model {folder}", "truncated")
 
 

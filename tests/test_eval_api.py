@@ -175,7 +175,7 @@ def test_a_real_tiny_model_served_over_http_answers_as_it_does_locally(tmp_path)
 
     common = ["--split", "rule-ood", "--num-traj", "2", "--verify-iter", "2"]
     with LoopbackServer(model_fn=serve) as server:
-        api = _eval_api(server.base_url, tmp_path / "api", *common, "--max-tokens", "6", "--concurrency", "1")
+        api = _eval_api(server.base_url, tmp_path / "api", *common, "--max-new-tokens", "6", "--concurrency", "1")
     assert api.exit_code == 0, api.stderr
     local = CliRunner().invoke(cli, ["eval", "--model", "tiny-llama", *common, "--max-new-tokens", "6", "--batch-size",
                                      "1", "--out", str(tmp_path / "local")], catch_exceptions=False)

@@ -1,4 +1,4 @@
-"""`sftvsrl gen-data --env gp`: layouts, correctness of expert answers, determinism, errors."""
+"""`sftvsrl gen-data --task gp-l`: layouts, correctness of expert answers, determinism, errors."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sftvsrl_cli.main import cli
 
 
 def run(runner, *args):
-    result = runner.invoke(cli, ["gen-data", "--env", "gp", *args])
+    result = runner.invoke(cli, ["gen-data", "--task", "gp-l", *args])
     assert result.exit_code == 0, result.output
     return result
 
@@ -38,7 +38,7 @@ def test_llava_layout_and_every_expert_answer_is_correct(runner, tmp_path):
 
 
 def test_vision_records_point_at_their_images(runner, tmp_path):
-    run(runner, "--variant", "vl", "--num", "3", "--resolution", "128", "--color", "red", "--out", str(tmp_path))
+    run(runner, "--task", "gp-vl", "--num", "3", "--resolution", "128", "--color", "red", "--out", str(tmp_path))
     records = json.loads((tmp_path / "data.json").read_text())
     for record in records:
         assert (tmp_path / record["image"]).is_file()
@@ -46,7 +46,7 @@ def test_vision_records_point_at_their_images(runner, tmp_path):
 
 
 def test_messages_layout(runner, tmp_path):
-    run(runner, "--variant", "vl", "--format", "messages", "--num", "2", "--resolution", "96", "--out", str(tmp_path))
+    run(runner, "--task", "gp-vl", "--format", "messages", "--num", "2", "--resolution", "96", "--out", str(tmp_path))
     lines = (tmp_path / "data.jsonl").read_text().splitlines()
     record = json.loads(lines[0])
     assert [m["role"] for m in record["messages"]] == ["user", "assistant"]
@@ -56,7 +56,7 @@ def test_messages_layout(runner, tmp_path):
 
 @pytest.mark.parametrize("variant", ["l", "vl"])
 def test_same_seed_same_bytes(runner, tmp_path, variant):
-    args = ["--variant", variant, "--num", "4", "--resolution", "96", "--seed", "9"]
+    args = ["--task", f"gp-{variant}", "--num", "4", "--resolution", "96", "--seed", "9"]
     run(runner, *args, "--out", str(tmp_path / "a"))
     run(runner, *args, "--out", str(tmp_path / "b"))
     run(runner, *args[:-1], "10", "--out", str(tmp_path / "c"))

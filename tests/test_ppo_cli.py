@@ -20,13 +20,13 @@ LOG_KEYS = {"update", "total_env_steps", "episodes", "success_rate", "episode_re
 def test_help_lists_options():
     result = CliRunner().invoke(cli, ["ppo", "--help"])
     assert result.exit_code == 0
-    for option in ("--env", "--variant", "--model", "--eval-every", "--deepspeed", "--resume", "--seed"):
+    for option in ("--task", "--out", "--overwrite", "--model", "--eval-every", "--deepspeed", "--resume", "--seed"):
         assert option in result.output
 
 
 def test_tiny_run_with_periodic_eval(tmp_path):
     out = tmp_path / "run"
-    result = CliRunner().invoke(cli, ["ppo", "--model", "tiny-llama", "--output-dir", str(out), "--eval-every", "1",
+    result = CliRunner().invoke(cli, ["ppo", "--model", "tiny-llama", "--out", str(out), "--eval-every", "1",
                                       "--eval-episodes", "2", "--json", *TINY_RUN, "--num_updates=1"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
@@ -54,7 +54,7 @@ def test_tiny_run_with_periodic_eval(tmp_path):
      "'grad_accum_steps' (3) must divide"),
 ])
 def test_bad_settings_are_one_line_errors(tmp_path, args, message):
-    result = CliRunner().invoke(cli, ["ppo", "--model", "tiny-llama", "--output-dir", str(tmp_path), *args])
+    result = CliRunner().invoke(cli, ["ppo", "--model", "tiny-llama", "--out", str(tmp_path), *args])
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
 
@@ -63,7 +63,7 @@ def test_bad_settings_are_one_line_errors(tmp_path, args, message):
 @pytest.mark.timeout(1800)
 def test_tiny_vl_run_reads_images_and_logs_recognition(tmp_path):
     out = tmp_path / "vl"
-    result = CliRunner().invoke(cli, ["ppo", "--variant", "vl", "--model", "tiny-mllama", "--output-dir", str(out),
+    result = CliRunner().invoke(cli, ["ppo", "--task", "gp-vl", "--model", "tiny-mllama", "--out", str(out),
                                       "--eval-every", "1", "--eval-episodes", "1", *TINY_RUN, "--num_updates=1",
                                       "--env_config.resolution=224"])
     assert result.exit_code == 0, result.output
@@ -75,12 +75,12 @@ def test_tiny_vl_run_reads_images_and_logs_recognition(tmp_path):
 
 def test_virl_l_run_on_a_synthetic_city(tmp_path):
     city = tmp_path / "city"
-    made = CliRunner().invoke(cli, ["gen-data", "--env", "virl", "--city", "ppotown", "--num-routes", "3",
+    made = CliRunner().invoke(cli, ["gen-data", "--task", "virl-l", "--city", "ppotown", "--num-routes", "3",
                                     "--pano-width", "64", "--seed", "3", "--out", str(city)])
     assert made.exit_code == 0, made.output
     out = tmp_path / "virl"
     result = CliRunner().invoke(cli, [
-        "ppo", "--env", "virl", "--model", "tiny-llama", "--output-dir", str(out),
+        "ppo", "--task", "virl-l", "--model", "tiny-llama", "--out", str(out),
         *[a for a in TINY_RUN if "verify_iter" not in a], "--num_updates=1",
         f"--env_config.route_info_path={city / 'route_infos.json'}",
         f"--env_config.platform_cfg.OFFLINE.PANORAMA_DIR={city / 'street_views'}",
@@ -91,25 +91,25 @@ def test_virl_l_run_on_a_synthetic_city(tmp_path):
 
 
 def test_virl_without_model_is_a_clear_error(tmp_path):
-    result = CliRunner().invoke(cli, ["ppo", "--env", "virl", "--output-dir", str(tmp_path)])
-    assert result.exit_code == 2 and "--env virl needs --model" in result.output
+    result = CliRunner().invoke(cli, ["ppo", "--task", "virl-l", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "--task virl-l needs --model" in result.output
 
 
 def test_custom_prompt_template_and_unknown_model(tmp_path):
     template = tmp_path / "template.txt"
     template.write_text('Cards {cards}. Make {target_points}. Answer as {"formula": "..."}\n', encoding="utf-8")
     out = tmp_path / "run"
-    result = CliRunner().invoke(cli, ["ppo", "--model", "tiny-llama", "--output-dir", str(out), *TINY_RUN,
+    result = CliRunner().invoke(cli, ["ppo", "--model", "tiny-llama", "--out", str(out), *TINY_RUN,
                                       "--num_updates=1", f"--prompt_config.template_path={template}"])
     assert result.exit_code == 0, result.output
     assert read_log(out / "log.jsonl")[0]["total_env_steps"] == 4
 
     bad = tmp_path / "bad.txt"
     bad.write_text("Cards {hand}", encoding="utf-8")
-    result = CliRunner().invoke(cli, ["ppo", "--model", "tiny-llama", "--output-dir", str(tmp_path / "bad"),
+    result = CliRunner().invoke(cli, ["ppo", "--model", "tiny-llama", "--out", str(tmp_path / "bad"),
                                       *TINY_RUN, f"--prompt_config.template_path={bad}"])
     assert result.exit_code == 2 and "hand" in result.output
 
-    result = CliRunner().invoke(cli, ["ppo", "--model", str(tmp_path / "no-such-model"), "--output-dir",
+    result = CliRunner().invoke(cli, ["ppo", "--model", str(tmp_path / "no-such-model"), "--out",
                                       str(tmp_path / "x"), *TINY_RUN])
     assert result.exit_code == 2 and "model folder not found" in result.output

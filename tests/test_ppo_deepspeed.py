@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -31,7 +32,7 @@ def test_two_rank_zero2_update(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "SFTVSRL_CACHE_DIR":
            os.environ.get("SFTVSRL_CACHE_DIR", str(Path.home() / ".cache" / "sftvsrl"))}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
-               "-m", "sftvsrl_cli", "ppo", "--model", "tiny-llama", "--deepspeed", "zero2", "--output-dir", str(out),
+               "-m", "sftvsrl_cli", "ppo", "--model", "tiny-llama", "--deepspeed", "zero2", "--out", str(out),
                *TINY_RUN, "--num_updates=1"]
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-4000:]
@@ -44,7 +45,8 @@ def test_two_rank_zero2_update(tmp_path):
     assert record["optimizer_steps"] >= 1
     checkpoint = latest_checkpoint(out)
     assert checkpoint is not None and (checkpoint / "deepspeed").is_dir()
-    ranks = [torch.load(checkpoint / f"rng_rank{r}.pt", weights_only=False) for r in (0, 1)]
+    ranks = [torch.load(checkpoint / f"rng_rank{r}.pt", weights_only=True) for r in (0, 1)]
     assert ranks[0]["param_checksum"] == ranks[1]["param_checksum"]
     # Each rank draws its own episodes.
-    assert ranks[0]["worker"]["seed_stream"] != ranks[1]["worker"]["seed_stream"]
+    workers = [json.loads((checkpoint / f"episodes_rank{r}.json").read_text()) for r in (0, 1)]
+    assert workers[0]["seed_stream"] != workers[1]["seed_stream"]

@@ -152,12 +152,12 @@ def test_ppo_cli_report_to_tensorboard_and_none_with_progress_in_the_log(fake_te
     scalars, _ = fake_tensorboard
     monkeypatch.setenv("SFTVSRL_PROGRESS_INTERVAL", "1")
     common = ["ppo", "--model", "tiny-llama", *TINY_RUN, "--num_updates=1"]
-    result = CliRunner().invoke(cli, [*common, "--output-dir", str(tmp_path / "tb"), "--report-to", "tensorboard"])
+    result = CliRunner().invoke(cli, [*common, "--out", str(tmp_path / "tb"), "--report-to", "tensorboard"])
     assert result.exit_code == 0, result.output
     (line,) = [json.loads(text) for text in (tmp_path / "tb" / "log.jsonl").read_text().splitlines()]
     assert {key for key, _, _ in scalars} == {k for k, v in line.items() if isinstance(v, float | int)}
     assert "start ppo (" in result.stderr and "done ppo 2/2 in" in result.stderr  # plain progress, 2 rounds
     assert "update=1 " in result.stderr
-    plain = CliRunner().invoke(cli, [*common, "--output-dir", str(tmp_path / "none"), "--report-to", "none"])
+    plain = CliRunner().invoke(cli, [*common, "--out", str(tmp_path / "none"), "--report-to", "none"])
     assert plain.exit_code == 0, plain.output
     assert not (tmp_path / "none" / "tensorboard").exists()

@@ -1,4 +1,4 @@
-"""`sftvsrl gen-data --env virl`: synthetic cities and SFT data from route files, through the CLI."""
+"""`sftvsrl gen-data --task virl-l`: synthetic cities and SFT data from route files, through the CLI."""
 
 import json
 
@@ -28,7 +28,7 @@ def test_city_command_writes_the_published_layout(tmp_path):
 def test_sft_language_records_from_a_city_folder_are_reproducible(tmp_path):
     city = small_city()
     for name in ("a", "b"):
-        result = run("--routes", str(city), "--variant", "l", "--num", "40", "--seed", "3", "--out", str(tmp_path / name))
+        result = run("--routes", str(city), "--task", "virl-l", "--num", "40", "--seed", "3", "--out", str(tmp_path / name))
         assert result.exit_code == 0, result.output
     data = (tmp_path / "a" / "data.json").read_bytes()
     assert data == (tmp_path / "b" / "data.json").read_bytes()
@@ -63,7 +63,7 @@ def test_sft_rule_ood_config_and_vision_records(tmp_path):
 def test_bad_route_file_is_a_one_line_error(tmp_path):
     bad = tmp_path / "route_infos.json"
     bad.write_text('[[{"start_place": {}}], 1]')
-    result = run("--routes", str(bad), "--variant", "l", "--out", str(tmp_path / "o"),
+    result = run("--routes", str(bad), "--task", "virl-l", "--out", str(tmp_path / "o"),
                  "--env_config.relocation=false")
     assert result.exit_code == 2
     assert "route 0: start_place.relocated_geocode is missing" in result.output and "Traceback" not in result.output

@@ -66,6 +66,8 @@ def resolve_jobs(config_file, overrides, task, split_text, num_traj, seed, verif
     from_config = bool(config_file)
     if split_text is None and from_config:
         split = detect_split(user_env) if task_of_env_config(user_env) == task else None
+        if split is not None and config.order:
+            split, other_data = ordered_split(split), other_data or dict(user_env)
         if split is None:
             env_config = {**TASKS[task].base_env_config, **user_env}
             if verify_iter is not None:
@@ -82,6 +84,34 @@ def resolve_jobs(config_file, overrides, task, split_text, num_traj, seed, verif
         jobs = [split_job(s, user_env, size, run_seed, verify_iter, other_data) for s in splits]
     template = load_prompt_template({"id": TASKS[task].env_id}, config.prompt_config.template_path)
     return config, task, jobs, template
+
+
+def ordered_split(split):
+    """The published `order: true` evaluation of a detected split: episode i plays route i. The task's ordered
+    split with the same rules when it has one (V-IRL-VL visual OOD, on the config's own route file), else the
+    split itself played in order; on environments without routes (GeneralPoints) `order` has no effect."""
+    import dataclasses
+
+    from envs.registry import SPLITS
+    from trainers.config.published_keys import emit
+
+    if "route_info_path" not in split.requires:
+        emit([f"config key 'order' = True has no effect on {split.task} (its episodes have no routes to order)"])
+        return split
+    for candidate in SPLITS.values():
+        if (candidate.task == split.task and candidate.ordered
+                and all(split.rule_keys.get(key) == value for key, value in candidate.rule_keys.items())):
+            return candidate
+    return dataclasses.replace(split, ordered=True)
+
+
+def output_folder(out_dir: Path | None, config, from_config: bool, default: Path) -> Path:
+    """--out, else the config's output_dir when the config or an override set it, else `default`."""
+    if out_dir is not None:
+        return out_dir
+    if from_config or "output_dir" in getattr(config, "explicit_keys", ()):
+        return Path(config.output_dir)
+    return default
 
 
 def run_evaluation(output: Output, policy, jobs, settings, out_dir: Path, overwrite: bool) -> dict[str, Any]:

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import click
 
+from sftvsrl_cli.aliases import UnifiedCommand
 from sftvsrl_cli.console import Output
 from sftvsrl_cli.options import CommandError, friendly_errors, json_option, seed_option
 
 
-@click.command("download")
+@click.command("download", cls=UnifiedCommand)
 @click.argument("names", nargs=-1, metavar="[NAME|OWNER/REPO]...")
 @click.option("--list", "list_", is_flag=True, help="Show the published names, their sizes and what is downloaded.")
 @click.option("--repo-type", type=click.Choice(["model", "dataset"]), default=None,
@@ -18,7 +19,7 @@ from sftvsrl_cli.options import CommandError, friendly_errors, json_option, seed
 @click.option("--revision", default=None, help="Branch, tag or commit (default: main).")
 @click.option("--include", multiple=True, metavar="GLOB", help="Only files matching this glob (repeatable).")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files matching this glob (repeatable).")
-@click.option("--local-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--out", "local_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Put the files in this folder instead of the Hugging Face cache.")
 @click.option("--dry-run", is_flag=True, help="List the files that would be fetched, with sizes, and stop.")
 @click.option("--verify-hashes/--sizes-only", default=True, show_default=True,
@@ -47,7 +48,7 @@ def command(output: Output, names, list_, repo_type, revision, include, exclude,
     if not names:
         raise click.UsageError("give a NAME or OWNER/REPO to download, or --list to see the published names")
     if local_dir is not None and len(names) > 1:
-        raise click.UsageError("--local-dir takes one NAME at a time")
+        raise click.UsageError("--out takes one NAME at a time")
     summaries = []
     try:
         for name in names:

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import click
 
-from sftvsrl_cli.commands._evaluation import eval_options, render_summary, resolve_jobs, run_evaluation
+from sftvsrl_cli.aliases import UnifiedCommand
+from sftvsrl_cli.commands._evaluation import (eval_options, output_folder, render_summary, resolve_jobs,
+                                               run_evaluation)
 from sftvsrl_cli.console import Output
 from sftvsrl_cli.options import OVERRIDE_CONTEXT, CommandError, friendly_errors
 
@@ -30,7 +32,7 @@ def parse_models(values: tuple[str, ...]) -> list[tuple[str, str]]:
     return pairs
 
 
-@click.command("eval", context_settings=OVERRIDE_CONTEXT)
+@click.command("eval", cls=UnifiedCommand, context_settings=OVERRIDE_CONTEXT)
 @click.option("--model", "models", multiple=True, metavar="[LABEL=]PATH",
               help="Checkpoint folder, hub id or built-in name (tiny-llama, tiny-mllama); repeat for a table.")
 @click.option("--policy", type=click.Choice(["model", "oracle", "garbage"]), default="model", show_default=True,
@@ -38,8 +40,10 @@ def parse_models(values: tuple[str, ...]) -> list[tuple[str, str]]:
 @click.option("--baseline", default=None, help="Label the table's deltas are measured against (default: first).")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available).")
 @click.option("--dtype", default=None, help="bf16, fp16, fp32 (default: bf16 on CUDA, fp32 on CPU).")
-@click.option("--max-new-tokens", type=click.IntRange(min=1), default=None, help="Answer length (default 256).")
-@click.option("--temperature", type=click.FloatRange(min=0.0), default=None, help="Sampling temperature (default 0).")
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=None,
+              help="Answer length (default: the config's generation_config.max_new_tokens, else 256).")
+@click.option("--temperature", type=click.FloatRange(min=0.0), default=None,
+              help="Sampling temperature (default 0, greedy, unless the config sets generation_config.temperature).")
 @click.option("--markdown", is_flag=True, help="Print the table as Markdown.")
 @eval_options
 @click.pass_obj
@@ -59,7 +63,6 @@ def command(output: Output, models, policy, baseline, device, dtype, max_new_tok
     config, task, jobs, template = resolve_jobs(config_file, overrides, task, split_text, num_traj, seed, verify_iter,
                                                 options, routes_dir, ood_routes_dir)
     from_config = bool(config_file)
-    generation = config.generation_config
     if policy != "model":
         entries = [(label or policy, policy)]
     else:
@@ -68,7 +71,7 @@ def command(output: Output, models, policy, baseline, device, dtype, max_new_tok
             raise CommandError("no model: pass --model PATH (or a config with model_path), or --policy oracle|garbage")
         if label and len(entries) == 1:
             entries = [(label, entries[0][1])]
-    base_out = out_dir or (Path(config.output_dir) if from_config else Path("runs/eval") / task)
+    base_out = output_folder(out_dir, config, from_config, Path("runs/eval") / task)
     several = len(entries) > 1
     summaries = []
     for entry_label, source in entries:
@@ -77,7 +80,7 @@ def command(output: Output, models, policy, baseline, device, dtype, max_new_tok
         elif policy == "garbage":
             agent = GarbagePolicy()
         else:
-            agent = _local_policy(output, source, dtype, device, generation, from_config, max_new_tokens, temperature)
+            agent = _local_policy(output, source, dtype, device, config, max_new_tokens, temperature)
         settings = EvalSettings(batch_size=batch_size or 8, template=template, label=entry_label,
                                 enable_verification=config.prompt_config.enable_verification)
         target = base_out / entry_label if several or not out_dir else base_out
@@ -89,17 +92,19 @@ def command(output: Output, models, policy, baseline, device, dtype, max_new_tok
         render_summary(output, summaries[0], json_, f"eval {entries[0][0]} ({task})")
 
 
-def _local_policy(output, source, dtype, device, generation, from_config, max_new_tokens, temperature):
+def _local_policy(output, source, dtype, device, config, max_new_tokens, temperature):
+    """Greedy unless --temperature or the config's own generation_config.temperature asks for sampling (the
+    schema's training default 0.2 is not used); answer length --max-new-tokens, else the config's
+    max_new_tokens, else 256 (`max_tokens` is 'not used', as published)."""
     from evaluators.local_policy import LocalModelPolicy
     from sftvsrl_cli.stages import ensure_builtin_model
     from trainers.models import load_model
 
     ensure_builtin_model(output, source)
     loaded = load_model(str(source), dtype=dtype, device=device)
-    if temperature is not None:
-        do_sample = temperature > 0
-    else:
-        temperature = generation.temperature if from_config else 0.0
-        do_sample = (generation.do_sample if from_config else False) and temperature > 0
-    new_tokens = max_new_tokens or ((generation.max_tokens or generation.max_new_tokens) if from_config else 256)
+    generation, explicit = config.generation_config, getattr(config, "explicit_keys", frozenset())
+    if temperature is None:
+        temperature = generation.temperature if "generation_config.temperature" in explicit else 0.0
+    do_sample = temperature > 0 and generation.do_sample
+    new_tokens = max_new_tokens or (generation.max_new_tokens if "generation_config.max_new_tokens" in explicit else 256)
     return LocalModelPolicy(loaded, new_tokens, temperature, do_sample, generation.top_p)

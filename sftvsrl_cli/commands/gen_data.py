@@ -7,10 +7,13 @@ from pathlib import Path
 
 import click
 
-from sftvsrl_cli.config import load_config
-from sftvsrl_cli.config.schema import ExperimentConfig
+from trainers.config import load_config
+from trainers.config.schema import ExperimentConfig
 from sftvsrl_cli.commands._gen_data_output import write_and_report
+from envs.registry import TASKS
+from sftvsrl_cli.aliases import UnifiedCommand
 from sftvsrl_cli.console import Output
+from sftvsrl_cli.run_folder import claim_output_dir
 from sftvsrl_cli.options import (
     OVERRIDE_CONTEXT,
     CommandError,
@@ -21,11 +24,12 @@ from sftvsrl_cli.options import (
 )
 
 
-@click.command("gen-data", context_settings=OVERRIDE_CONTEXT)
-@click.option("--env", "env_name", type=click.Choice(["gp", "virl"]), default="gp", show_default=True, help="Environment.")
-@click.option("--variant", type=click.Choice(["l", "vl"]), default=None, help="Text (l, default) or vision (vl).")
+@click.command("gen-data", cls=UnifiedCommand, context_settings=OVERRIDE_CONTEXT)
+@click.option("--task", type=click.Choice(list(TASKS)), default=None,
+              help="Task (default gp-l; the variant may also come from the config's env_config.language_only).")
 @click.option("--num", type=click.IntRange(min=1), default=1000, show_default=True, help="Number of records.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
+@click.option("--overwrite", is_flag=True, help="Replace the data an output folder already holds.")
 @click.option("--format", "data_format", type=click.Choice(["llava", "messages"]), default="llava", show_default=True,
               help="llava: published conversation JSON; messages: TRL / HF datasets JSONL.")
 @click.option("--ood", is_flag=True, help="Rule-OOD hands: J/Q/K = 11/12/13 and at least one face card per hand.")
@@ -53,15 +57,20 @@ from sftvsrl_cli.options import (
 @config_options
 @click.pass_obj
 @friendly_errors
-def command(output: Output, env_name, variant, num, out_dir, data_format, ood, face_as_10, color, target_points,
+def command(output: Output, task, overwrite, num, out_dir, data_format, ood, face_as_10, color, target_points,
             resolution, multi_turn, city, num_routes, style, pano_width, workers, routes_path, action_space,
             prompt_template, seed, json_, config_file, overrides) -> None:
     """Generate SFT data: each record pairs a prompt with the expert answer (same seed, same bytes).
 
-    With --env virl --city NAME, generate a synthetic V-IRL city (routes, GPS-to-panorama mapping, panoramas)
+    With --task virl-l --city NAME (or --city alone), generate a synthetic V-IRL city (routes, GPS-to-panorama mapping, panoramas)
     in the published folder layout instead.
     """
     output.json_mode = json_
+    env_name, variant = task.split("-") if task else ("virl" if city or routes_path else "gp", None)
+    _refuse_conflicts(env_name, {"--city": city, "--routes": routes_path, "--action-space": action_space},
+                      {"--ood": ood or None, "--face-cards-as-10/--face-cards-ordinal": face_as_10, "--color": color,
+                       "--target": target_points, "--multi-turn": multi_turn or None})
+    claim_output_dir(out_dir, "gen-data", overwrite=overwrite)
     if env_name == "virl":
         _virl(output, variant, num, out_dir, data_format, resolution, city, num_routes, style, pano_width, workers,
               routes_path, action_space, prompt_template, seed, json_, config_file, overrides)
@@ -92,6 +101,17 @@ def command(output: Output, env_name, variant, num, out_dir, data_format, ood, f
                      data_format, meta, json_)
 
 
+def _refuse_conflicts(env_name: str, virl_only: dict, gp_only: dict) -> None:
+    """Options that mean nothing for the chosen environment, or contradict each other, are refused by name."""
+    if virl_only["--city"] is not None and virl_only["--routes"] is not None:
+        raise click.UsageError("--city makes a new city and --routes makes SFT data from one; give only one")
+    wrong = virl_only if env_name == "gp" else gp_only
+    for name, value in wrong.items():
+        if value is not None:
+            task = "a gp task" if env_name == "virl" else "a virl task"
+            raise click.UsageError(f"{name} applies to {task} only, not to the {env_name} task chosen here")
+
+
 def _virl(output, variant, num, out_dir, data_format, resolution, city, num_routes, style, pano_width, workers,
           routes_path, action_space, prompt_template, seed, json_, config_file, overrides) -> None:
     from sftvsrl_cli.commands import gen_data_virl
@@ -111,5 +131,5 @@ def _virl(output, variant, num, out_dir, data_format, resolution, city, num_rout
     base = {"seed": 0, "env_config": {"id": gen_data_virl.VIRL.id}}
     config = load_config(ExperimentConfig, config_file, overrides, options, base=base)
     if config.env_config.get("id") != gen_data_virl.VIRL.id:
-        raise CommandError(f"--env virl needs a V-IRL env_config, got id {config.env_config.get('id')!r}")
+        raise CommandError(f"--task virl-l needs a V-IRL env_config, got id {config.env_config.get('id')!r}")
     gen_data_virl.sft_data_command(output, config, num, out_dir, data_format, json_)

@@ -9,17 +9,19 @@ from pathlib import Path
 
 import click
 
-from sftvsrl_cli.config import load_config
-from sftvsrl_cli.config.schema import ExperimentConfig
+from trainers.config import load_config
+from trainers.config.schema import ExperimentConfig
+from sftvsrl_cli.aliases import UnifiedCommand
 from sftvsrl_cli.console import Output
+from sftvsrl_cli.run_folder import claim_output_dir
 from sftvsrl_cli.options import (OVERRIDE_CONTEXT, CommandError, config_options, friendly_errors, json_option,
                                   seed_option)
 
-# (env, variant) -> packaged config: the published hyperparameters for a given model, and CPU-sized defaults
-# for the built-in tiny model.
-PUBLISHED_CONFIGS = {("gp", "l"): "gp/rl_gp_l", ("gp", "vl"): "gp/rl_gp_vl", ("virl", "l"): "virl/rl_virl_l",
-                     ("virl", "vl"): "virl/rl_virl_vl"}
-TINY_CONFIGS = {("gp", "l"): "ppo/tiny_gp_l", ("gp", "vl"): "ppo/tiny_gp_vl"}
+# task -> packaged config: the published hyperparameters for a given model, and CPU-sized defaults for the
+# built-in tiny model.
+PUBLISHED_CONFIGS = {"gp-l": "gp/rl_gp_l", "gp-vl": "gp/rl_gp_vl", "virl-l": "virl/rl_virl_l",
+                     "virl-vl": "virl/rl_virl_vl"}
+TINY_CONFIGS = {"gp-l": "ppo/tiny_gp_l", "gp-vl": "ppo/tiny_gp_vl"}
 
 
 def _format_update(record: dict) -> str:
@@ -47,14 +49,13 @@ def _format_update(record: dict) -> str:
     return line
 
 
-@click.command("ppo", context_settings=OVERRIDE_CONTEXT)
-@click.option("--env", "env_name", type=click.Choice(["gp", "virl"]), default="gp", show_default=True,
-              help="Environment (GeneralPoints or V-IRL navigation).")
-@click.option("--variant", type=click.Choice(["l", "vl"]), default=None, help="Text (l, default) or vision (vl).")
+@click.command("ppo", cls=UnifiedCommand, context_settings=OVERRIDE_CONTEXT)
+@click.option("--task", type=click.Choice(list(PUBLISHED_CONFIGS)), default=None,
+              help="Task (default: the config's env_config, else gp-l).")
 @click.option("--model", default=None, metavar="PATH_OR_ID",
               help="Policy init (folder, hub id, tiny-llama, tiny-mllama). Default: the built-in tiny model after "
                    "its own cached SFT initialisation.")
-@click.option("--output-dir", default=None, help="Run folder (log.jsonl, config.yaml, checkpoints/, evals/).")
+@click.option("--out", "output_dir", default=None, help="Run folder (log.jsonl, config.yaml, checkpoints/, evals/).")
 @click.option("--eval-every", type=click.IntRange(min=0), default=None,
               help="Evaluate on the task's ID and OOD splits every K updates (0: never).")
 @click.option("--eval-episodes", type=click.IntRange(min=1), default=None, help="Episodes per split and evaluation.")
@@ -63,6 +64,7 @@ def _format_update(record: dict) -> str:
                    "torchrun or accelerate launch.")
 @click.option("--offload-optimizer", is_flag=True, help="DeepSpeed: keep the optimizer state on the CPU (paper).")
 @click.option("--resume", is_flag=True, help="Continue from the latest complete checkpoint in the output folder.")
+@click.option("--overwrite", is_flag=True, help="Discard what the output folder holds and start over.")
 @click.option("--dtype", default=None, help="Model dtype (default bf16 on CUDA, fp32 on CPU).")
 @click.option("--cpu-threads", type=click.IntRange(min=1), default=None,
               help="torch threads on a CPU (default: 1 for models under 100M parameters).")
@@ -78,38 +80,43 @@ def _format_update(record: dict) -> str:
 @config_options
 @click.pass_obj
 @friendly_errors
-def command(output: Output, env_name, variant, model, output_dir, eval_every, eval_episodes, deepspeed_config,
-            offload_optimizer, resume, dtype, cpu_threads, rollout_scoring, prefix_cache, report_to, seed,
+def command(output: Output, task, model, output_dir, eval_every, eval_episodes, deepspeed_config,
+            offload_optimizer, resume, overwrite, dtype, cpu_threads, rollout_scoring, prefix_cache, report_to, seed,
             json_, config_file, overrides) -> None:
     """Train a policy with PPO on multi-turn verifier episodes; logs one JSON line per update.
 
     \b
-    sftvsrl ppo --env gp                                   # built-in tiny model, CPU-sized defaults
-    sftvsrl ppo -f gp/rl_gp_l --model_path=PATH --num_updates=20 --output_dir=runs/gp_l
+    sftvsrl ppo --task gp-l                                # built-in tiny model, CPU-sized defaults
+    sftvsrl ppo -f gp/rl_gp_l --model_path=PATH --num_updates=20 --out runs/gp_l
     deepspeed --num_gpus 8 --no_local_rank --module sftvsrl_cli ppo -f gp/rl_gp_l --model_path=PATH --deepspeed zero2
     """
     from trainers.ppo.config import PPORunOptions, PPOTrainConfig
     from sftvsrl_cli.stages import ppo_policy_init
 
     output.json_mode = json_
-    variant_key = variant or "l"
     explicit_model = model or _override_value(overrides, "model_path")
     if config_file is None:
-        if not explicit_model and (env_name, variant_key) not in TINY_CONFIGS:
-            raise CommandError(f"--env {env_name} needs --model: an SFT-initialised checkpoint (e.g. `sftvsrl sft` "
-                               f"on `sftvsrl gen-data --env {env_name}` data); the built-in init covers --env gp")
+        task_key = task or "gp-l"
+        if not explicit_model and task_key not in TINY_CONFIGS:
+            raise CommandError(f"--task {task_key} needs --model: an SFT-initialised checkpoint (e.g. `sftvsrl sft` "
+                               f"on `sftvsrl gen-data --task {task_key}` data); the built-in init covers gp-l, gp-vl")
         table = PUBLISHED_CONFIGS if explicit_model else TINY_CONFIGS
-        config_file = table[(env_name, variant_key)]
+        config_file = table[task_key]
     options = {
         "seed": seed,
         "output_dir": output_dir,
         "model_path": model,
         "report_to": report_to,
     }
-    if variant is not None:
-        options.update({"env_config.language_only": variant == "l", "prompt_config.use_vision": variant == "vl",
-                        "prompt_config.use_language": variant == "l"})
+    if task is not None:
+        from envs.registry import get_task
+
+        language_only = get_task(task).language_only
+        options.update({"env_config.id": get_task(task).env_id, "env_config.language_only": language_only,
+                        "prompt_config.use_vision": not language_only, "prompt_config.use_language": language_only})
     experiment = load_config(ExperimentConfig, config_file, overrides, options)
+    if int(os.environ.get("RANK", "0")) == 0:
+        claim_output_dir(experiment.output_dir, "ppo", resume=resume, overwrite=overwrite)
     run = PPORunOptions(model=experiment.model_path, deepspeed=deepspeed_config, offload_optimizer=offload_optimizer,
                         resume=resume, dtype=dtype, cpu_threads=cpu_threads,
                         rollout_scoring=rollout_scoring, prefix_cache=prefix_cache)

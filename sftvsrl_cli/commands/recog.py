@@ -3,6 +3,8 @@
 Verification off and one attempt per hand, as the published recognition evaluation: the model answers once
 and its `cards` field is compared with the hand, per hand (all four cards named, order free) and per card.
 Local checkpoints (`--model PATH`), hosted models (`--base-url URL --model NAME`) or the reference policies.
+With `-f CONFIG` (the published recognition scripts), the config's env_config rule keys pick the split,
+`model_path` the model and `output_dir` the output folder.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from pathlib import Path
 
 import click
 
-from sftvsrl_cli.commands._evaluation import eval_options, resolve_jobs, run_evaluation
+from sftvsrl_cli.aliases import UnifiedCommand
+from sftvsrl_cli.commands._evaluation import eval_options, output_folder, resolve_jobs, run_evaluation
 from sftvsrl_cli.console import Output
 from sftvsrl_cli.options import OVERRIDE_CONTEXT, CommandError, friendly_errors
 
 
-@click.command("recog", context_settings=OVERRIDE_CONTEXT)
+@click.command("recog", cls=UnifiedCommand, context_settings=OVERRIDE_CONTEXT)
 @click.option("--model", "model", default=None, help="Checkpoint / hub id / built-in name; with --base-url, the API model.")
 @click.option("--policy", type=click.Choice(["model", "oracle", "garbage"]), default="model", show_default=True)
 @click.option("--base-url", default=None, help="Evaluate a model behind this OpenAI-compatible endpoint.")
@@ -43,8 +46,14 @@ def command(output: Output, model, policy, base_url, api_key_env, concurrency, d
     if task not in (None, "gp-vl"):
         raise CommandError("recog measures GP-VL card recognition; --task must be gp-vl")
     options = {"prompt_config.template_path": prompt_template}
-    config, task, jobs, template = resolve_jobs(config_file, overrides, "gp-vl", split_text or "id,visual-ood",
+    # A config's env_config picks its split (the published recognition scripts differ only in those rule keys).
+    default_splits = None if config_file else "id,visual-ood"
+    config, task, jobs, template = resolve_jobs(config_file, overrides, "gp-vl", split_text or default_splits,
                                                 num_traj, seed, 1, options, routes_dir, ood_routes_dir)
+    if config_file and config.language_only:
+        raise CommandError("recog measures GP-VL card recognition; the config selects the text variant "
+                           "(prompt_config.use_vision: true selects the vision one)")
+    model = model or config.model_path or None
     settings = EvalSettings(batch_size=batch_size or (4 * concurrency if base_url else 8), template=template,
                             enable_verification=False, label=label)
     client = None
@@ -70,7 +79,8 @@ def command(output: Output, model, policy, base_url, api_key_env, concurrency, d
         ensure_builtin_model(output, model)
         agent = LocalModelPolicy(load_model(model, dtype=dtype, device=device), max_new_tokens)
     settings.label = label or (model or policy)
-    out_dir = out_dir or Path("runs/recog") / "".join(c if c.isalnum() or c in "-_." else "_" for c in settings.label)
+    default_out = Path("runs/recog") / "".join(c if c.isalnum() or c in "-_." else "_" for c in settings.label)
+    out_dir = output_folder(out_dir, config, bool(config_file), default_out)
     try:
         summary = run_evaluation(output, agent, jobs, settings, out_dir, overwrite)
     except PolicyFailure as error:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 import click
 
-from sftvsrl_cli.config import load_config
-from sftvsrl_cli.config.schema import ExperimentConfig
+from trainers.config import load_config
+from trainers.config.schema import ExperimentConfig
+from sftvsrl_cli.aliases import UnifiedCommand
 from sftvsrl_cli.console import Output
+from sftvsrl_cli.run_folder import claim_output_dir
 from sftvsrl_cli.stages import ensure_builtin_model
 from sftvsrl_cli.options import OVERRIDE_CONTEXT, config_options, friendly_errors, json_option, seed_option
 
 
-@click.command("sft", context_settings=OVERRIDE_CONTEXT)
+@click.command("sft", cls=UnifiedCommand, context_settings=OVERRIDE_CONTEXT)
 @click.option("--model", default=None, help="tiny-llama (default), tiny-mllama, a model folder or a hub id.")
 @click.option("--data", default=None, help="gen-data output folder, or its data.json / data.jsonl.")
 @click.option("--out", "output_dir", type=click.Path(file_okay=False), default=None, help="Output folder.")
@@ -42,13 +45,14 @@ from sftvsrl_cli.options import OVERRIDE_CONTEXT, config_options, friendly_error
               help="Also log there (wandb: project $WANDB_PROJECT, else sftvsrl); none: only train_log.jsonl.")
 @click.option("--resume", is_flag=False, flag_value="latest", default=None,
               help="Continue from the latest checkpoint in --out; `--resume auto`: only if there is one; or a checkpoint folder.")
+@click.option("--overwrite", is_flag=True, help="Discard what the output folder holds and start over.")
 @click.option("--local_rank", "--local-rank", "local_rank", type=int, default=None, hidden=True)
 @seed_option
 @json_option
 @config_options
 @click.pass_obj
 @friendly_errors
-def command(output: Output, model, data, output_dir, resume, local_rank, seed, json_, config_file, overrides,
+def command(output: Output, model, data, output_dir, resume, overwrite, local_rank, seed, json_, config_file, overrides,
             lora_targets, **options) -> None:
     """Fine-tune a model on SFT conversations; the loss covers assistant tokens only."""
     from trainers.sft.train import train_sft
@@ -66,6 +70,8 @@ def command(output: Output, model, data, output_dir, resume, local_rank, seed, j
     if not sft.data:
         raise click.UsageError("give the training data with --data (or sft_config.data in the config)")
 
+    if int(os.environ.get("RANK", "0")) == 0:
+        claim_output_dir(config.output_dir, "sft", resume=bool(resume), overwrite=overwrite)
     ensure_builtin_model(output, model_name)
     with contextlib.ExitStack() as stack:
         bar = {}

@@ -26,9 +26,9 @@ class CatalogEntry:
     next_step: str = ""  # the command to run with it; {path} is the downloaded folder
 
 
-_PPO_HINT = "sftvsrl ppo --env {env} --variant {variant} --model {{path}}"
+_PPO_HINT = "sftvsrl ppo --task {env}-{variant} --model {{path}}"
 _SFT_HINT = "SFT data in the LLaVA conversation layout under {{path}}/{folder} (the input of `sftvsrl sft`)"
-_ROUTES_HINT = "sftvsrl ppo --env virl --variant l --model virl-l-init --env_config.route_info_path={name}"
+_ROUTES_HINT = "sftvsrl ppo --task virl-l --model virl-l-init --env_config.route_info_path={name}"
 
 _NYC_SIZE = 2_170_000_000  # "2.17 GB" in the Hub listing
 _VLN_MINI_SIZE = 58_600_000  # "58.6 MB" in the Hub listing

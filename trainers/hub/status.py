@@ -85,5 +85,5 @@ def next_steps(request: DownloadRequest, result: DownloadResult) -> list[str]:
     if entry is not None and entry.next_step and (entry.kind != "virl-routes" or result.extracted):
         lines.append(entry.next_step.format(path=result.path))
     elif entry is None and request.repo_type == "model":
-        lines.append(f"sftvsrl ppo --env gp --variant l --model {result.path}")
+        lines.append(f"sftvsrl ppo --task gp-l --model {result.path}")
     return lines

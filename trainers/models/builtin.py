@@ -1,4 +1,4 @@
-"""Built-in tiny models (`tiny-llama`, `tiny-mllama`): built from a config on first use, then cached.
+"""Built-in tiny models (`tiny-llama`, `tiny-llama-base`, `tiny-mllama`): built on first use, then cached.
 
 Each is written with `save_pretrained` (weights, config, tokenizer or processor, chat template) into
 `$SFTVSRL_CACHE_DIR/models/<name>-v<version>` (default cache `~/.cache/sftvsrl`), so every command loads it
@@ -7,6 +7,9 @@ Concurrent first uses are safe: one process builds under a file lock into a temp
 into place when complete, the others wait and then load it.
 
 - `tiny-llama`: `LlamaForCausalLM`, 4 layers, hidden 256, about 3.5 M parameters.
+- `tiny-llama-base`: `tiny-llama` pre-trained at build time on GeneralPoints under both face-card rules and
+  several targets (`trainers.models.foundation_pretraining`, about 10 minutes on two CPU cores, once), the
+  stand-in for a pre-trained foundation model that reads the rule stated in its prompt.
 - `tiny-mllama`: `MllamaForConditionalGeneration` with a 3-layer vision tower (224 px, 56 px patches, one
   tile), a projector and a 5-layer text model with cross-attention at layers 1 and 3 (gates opened at
   build time, see `_build_tiny_mllama`). Its vision tower is pre-trained at build time to read the ranks of
@@ -27,7 +30,12 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 BUILD_SEED = 1234
-VERSIONS = {"tiny-llama": 1, "tiny-mllama": 3}
+# Bump a version whenever its build changes (the tokenizer is trained on the tasks' texts, verifier messages
+# included), so no cache built by an earlier version is reused.
+VERSIONS: dict[str, int | str] = {"tiny-llama": 2, "tiny-mllama": 4}
+# tiny-llama-base is tiny-llama pre-trained: its version names tiny-llama's too ("1.2": recipe 1 on
+# tiny-llama v2), so a new tiny-llama never reuses a base pre-trained from the old one.
+VERSIONS["tiny-llama-base"] = f"1.{VERSIONS['tiny-llama']}"
 BUILTIN_MODELS = tuple(VERSIONS)
 IMAGE_SIZE = 224
 # 4 x 4 patches: each of the four cards of a GP-VL table falls in about one column of patches, and the
@@ -71,6 +79,21 @@ def _build_tiny_llama(out: Path) -> None:
     )
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+
+
+def _build_tiny_llama_base(out: Path) -> None:
+    import sys
+
+    from trainers.models import foundation_pretraining
+
+    print("building tiny-llama-base: pre-training tiny-llama on GeneralPoints, once (about 10 minutes on two "
+          "CPU cores), then cached", file=sys.stderr, flush=True)
+    # tiny-llama's build is deterministic, so its cached folder is the very model to start from.
+    out.mkdir(parents=True, exist_ok=True)
+    for item in ensure_builtin("tiny-llama").iterdir():
+        if item.is_file():
+            shutil.copyfile(item, out / item.name)
+    foundation_pretraining.pretrain_foundation(out, foundation_pretraining.DEFAULT_RECIPE)
 
 
 def _build_tiny_mllama(out: Path) -> None:
@@ -126,7 +149,8 @@ def _build_tiny_mllama(out: Path) -> None:
     processor.save_pretrained(out)
 
 
-BUILDERS: dict[str, Callable[[Path], None]] = {"tiny-llama": _build_tiny_llama, "tiny-mllama": _build_tiny_mllama}
+BUILDERS: dict[str, Callable[[Path], None]] = {"tiny-llama": _build_tiny_llama, "tiny-llama-base": _build_tiny_llama_base,
+                                               "tiny-mllama": _build_tiny_mllama}
 
 
 @contextlib.contextmanager

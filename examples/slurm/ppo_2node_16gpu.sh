@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # PPO across 2 nodes x 8 GPUs: one torchrun per node, rendezvous on the first node, DeepSpeed ZeRO-2.
 # The output folder must be on a file system every node sees (checkpoints are written collectively).
-#   sbatch scripts/slurm/ppo_2node_16gpu.sh /path/to/GP-L-Init runs/gp_l_2n
+#   sbatch examples/slurm/ppo_2node_16gpu.sh /path/to/GP-L-Init runs/gp_l_2n
 #SBATCH --job-name=sftvsrl-ppo-2n
 #SBATCH --nodes=2
 #SBATCH --ntasks-per-node=1

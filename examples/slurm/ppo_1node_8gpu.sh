@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # PPO on GP-L as published: 1 node x 8 GPUs, DeepSpeed ZeRO-2, bf16, optimizer state offloaded to the CPU.
 # Each rank runs its own environments with its own seed stream; checkpoints every update, --resume continues.
-#   sbatch scripts/slurm/ppo_1node_8gpu.sh /path/to/GP-L-Init runs/gp_l
+#   sbatch examples/slurm/ppo_1node_8gpu.sh /path/to/GP-L-Init runs/gp_l
 #SBATCH --job-name=sftvsrl-ppo
 #SBATCH --nodes=1
 #SBATCH --ntasks-per-node=1
