@@ -7,7 +7,7 @@ import torch
 
 from trainers.ppo.compute import ComputeLedger, image_tokens_per_image, update_tokens
 from trainers.ppo.storage import RolloutStorage
-from trainers.ppo.value_head import Transition
+from trainers.ppo.transition import Transition
 
 
 def test_image_tokens_follow_the_vision_config():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainers.ppo.rollout import RolloutSettings, RolloutWorker
+from trainers.ppo.rollout import RolloutSettings, RolloutWorker, score
 from trainers.ppo.storage import RolloutStorage
 from trainers.ppo.value_head import PolicyWithValue
 
@@ -62,7 +62,7 @@ def test_conversation_cache_continues_episodes_exactly(monkeypatch):
     monkeypatch.setattr(sampling, "stop_token_ids", lambda loaded: list(range(0, 1300, 4)))
     from trainers.ppo.conversation_cache import ConversationCache
     from trainers.ppo.sampling import sample_answers
-    from trainers.ppo.value_head import Transition
+    from trainers.ppo.transition import Transition
 
     loaded = load_model("tiny-llama", device="cpu", for_training=True)
     torch.manual_seed(0)
@@ -100,10 +100,10 @@ def test_collect_with_the_conversation_cache_matches_forward_scoring():
     policy = PolicyWithValue(loaded.model)
     worker = RolloutWorker(GP_L, num_envs=3, seed=5)
     storage = RolloutStorage(3, 3)
-    _, next_values = worker.collect(loaded, policy, storage, _settings("generation"))
+    worker.collect(loaded, policy, storage, _settings("generation"))
     flat = [t for row in storage.transitions for t in row]
-    log_probs, values = worker.evaluate(policy, flat, 0.7, loaded.pad_token_id, 8)
+    log_probs, values = score(policy, flat, 0.7, loaded.pad_token_id, 8)
     assert torch.allclose(storage.log_probs.flatten(), log_probs, atol=1e-4)
     assert torch.allclose(storage.values.flatten(), values, atol=1e-5)
-    _, expected_next = worker.evaluate(policy, worker.last_bootstrap, 0.7, loaded.pad_token_id, 8)
-    assert torch.allclose(next_values, expected_next, atol=1e-5)
+    _, expected_next = score(policy, storage.bootstrap_states, 0.7, loaded.pad_token_id, 8)
+    assert torch.allclose(storage.bootstrap_values, expected_next, atol=1e-5)

@@ -68,17 +68,16 @@ def test_ranks_merge_into_one_tally():
     assert merged.endings == [a + b for a, b in zip(first.endings, second.endings)]
 
 
-def test_a_checkpoint_without_depths_resumes_with_each_episodes_answers_so_far():
-    import pickle
+def test_each_episodes_depth_survives_a_checkpoint():
+    import json
 
     from trainers.ppo.rollout import RolloutWorker
+    from trainers.ppo.rollout_stats import RolloutStats
 
-    worker = RolloutWorker({"id": "gym_cards/GeneralPoint-oneline-v0", "verify_iter": 5}, num_envs=2, seed=0)
+    config = {"id": "gym_cards/GeneralPoint-oneline-v0", "verify_iter": 5}
+    worker = RolloutWorker(config, num_envs=2, seed=0)
     worker.reset_all()
-    observation, _, _, _, info = worker.envs[0].step("no formula")
-    worker.conversations[0].record("no formula", observation, info, done=False)
-    old_state = {"seed_stream": worker.seed_stream.bit_generator.state,
-                 "episodes": pickle.dumps((worker.envs, worker.conversations, worker.returns))}
-    resumed = RolloutWorker({"id": "gym_cards/GeneralPoint-oneline-v0", "verify_iter": 5}, num_envs=2, seed=0)
-    resumed.load_state_dict(old_state)
+    worker._step(0, "no formula", RolloutStats())
+    resumed = RolloutWorker(config, num_envs=2, seed=0)
+    resumed.load_state_dict(json.loads(json.dumps(worker.state_dict())))
     assert resumed.depths == [1, 0]

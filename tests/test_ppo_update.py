@@ -6,9 +6,11 @@ import pytest
 import torch
 
 from trainers.ppo.engine import PlainEngine
+from trainers.ppo.settings import ReturnSettings
 from trainers.ppo.storage import RolloutStorage
 from trainers.ppo.update import UpdateSettings, ppo_update
-from trainers.ppo.value_head import PolicyWithValue, Transition, ValueHead, hidden_size_of
+from trainers.ppo.transition import Transition
+from trainers.ppo.value_head import PolicyWithValue, ValueHead, hidden_size_of
 
 GOOD = '{"cards": ["3", "3", "8", "8"], "number": [3, 3, 8, 8], "formula": "8/(3-8/3)=24"}'
 BAD = '{"cards": ["3", "3", "8", "8"], "number": [3, 3, 8, 8], "formula": "3+3+8+8=24"}'
@@ -44,7 +46,7 @@ def _storage(policy, transitions, rewards, pad_id) -> RolloutStorage:
     with torch.no_grad():
         log_probs, values = policy(transitions, 1.0, pad_id)
     storage.add_round(transitions, log_probs, values, rewards, [True] * len(transitions), [False] * len(transitions))
-    storage.finish(torch.zeros(len(transitions)), gamma=0.9, gae_lambda=0.95)
+    storage.finish(ReturnSettings(gamma=0.9, gae_lambda=0.95))
     return storage
 
 

@@ -167,3 +167,28 @@ class GeneralPointEnv(gym.Env):
             "Verify Info": self._verify_info,
             "Target": self.config.target_points,
         }
+
+    # -- checkpoint state (plain, JSON-able data) ----------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The episode in flight as JSON-able data: the hand, attempts left, the last verdict and the RNG."""
+        return {"cards": [card.name for card in self._cards], "remaining": self._remaining,
+                "finished": self._finished, "verify_info": self._verify_info,
+                "np_random": self.np_random.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore `state_dict()`; the next steps then give the same observations and rewards."""
+        cards = state["cards"]
+        if not isinstance(cards, list) or len(cards) not in (0, 4) or not all(isinstance(c, str) for c in cards):
+            raise ValueError(f"GeneralPoints state: 'cards' must be a list of 4 card names, got {cards!r}")
+        remaining, verify_info = state["remaining"], state["verify_info"]
+        if isinstance(remaining, bool) or not isinstance(remaining, int):
+            raise ValueError(f"GeneralPoints state: 'remaining' must be an integer, got {remaining!r}")
+        if verify_info is not None and not isinstance(verify_info, str):
+            raise ValueError(f"GeneralPoints state: 'verify_info' must be text or null, got {verify_info!r}")
+        self.np_random.bit_generator.state = state["np_random"]
+        self._cards = [parse_card(card, self._suits[0]) for card in cards]
+        self._numbers = [self._value(card.rank) for card in self._cards]
+        self._solutions = solutions(self._numbers, self.config.target_points) if self._cards else ()
+        self._remaining = remaining
+        self._finished = bool(state["finished"])
+        self._verify_info = verify_info

@@ -229,3 +229,34 @@ class NavigationEnv(gym.Env):
             "geocode": point.geocode,
             "pano_id": point.pano_id,
         }
+
+    # -- checkpoint state (plain, JSON-able data) ----------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The episode in flight as JSON-able data: route, rail, position, attempts, history and the RNG."""
+        from dataclasses import asdict
+
+        return {"route_idx": self._route_idx, "position": self._position, "remaining": self._remaining,
+                "finished": self._finished, "rail": [asdict(point) for point in self._rail],
+                "sentences": list(self._sentences), "observations": list(self._observations),
+                "actions": list(self._actions), "verify_info": self._verify_info, "is_success": self._is_success,
+                "route_success": self._route_success,
+                "last_verdict": None if self._last_verdict is None else list(self._last_verdict),
+                "np_random": self.np_random.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore `state_dict()`; the next steps then give the same observations and rewards."""
+        rail = [RailPoint(**{**point, "geocode": tuple(point["geocode"])}) for point in state["rail"]]
+        route_idx, position = state["route_idx"], state["position"]
+        if not (isinstance(route_idx, int) and -1 <= route_idx < len(self.routes)):
+            raise ValueError(f"V-IRL state: 'route_idx' must be a route of this route file, got {route_idx!r}")
+        if not (isinstance(position, int) and 0 <= position < max(len(rail), 1)):
+            raise ValueError(f"V-IRL state: 'position' {position!r} is not a point of its {len(rail)}-point rail")
+        verdict = state["last_verdict"]
+        self.np_random.bit_generator.state = state["np_random"]
+        self._rail, self._sentences = rail, [str(s) for s in state["sentences"]]
+        self._route_idx, self._position, self._remaining = route_idx, position, int(state["remaining"])
+        self._finished, self._verify_info = bool(state["finished"]), state["verify_info"]
+        self._observations = [str(o) for o in state["observations"]]
+        self._actions = [str(a) for a in state["actions"]]
+        self._is_success, self._route_success = bool(state["is_success"]), bool(state["route_success"])
+        self._last_verdict = None if verdict is None else (bool(verdict[0]), str(verdict[1]))

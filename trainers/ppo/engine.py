@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from trainers.ppo.safe_files import load_tensor_file
+
 ZERO2_CONFIG: dict[str, Any] = {
     "zero_optimization": {"stage": 2, "overlap_comm": False, "contiguous_gradients": True,
                           "reduce_bucket_size": 5e7, "allgather_bucket_size": 5e7},
@@ -93,7 +95,7 @@ class PlainEngine:
         torch.save(self.optimizer.state_dict(), folder / "optimizer.pt")
 
     def load(self, folder: Path) -> None:
-        self.optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=False))
+        self.optimizer.load_state_dict(load_tensor_file(folder / "optimizer.pt"))
 
 
 class DeepSpeedTrainEngine:

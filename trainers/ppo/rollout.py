@@ -10,15 +10,13 @@ Episodes run on across updates, as in the published trainer: an episode still ru
 is bootstrapped from the critic's value of its next prompt, and continues in the next update. (Restarting
 episodes at every update would bias the logged success rate: within a fixed round budget, only short, i.e.
 successful, episodes could finish.) The environments and conversations in flight are part of the worker's
-state, so a checkpoint between updates resumes exactly.
+state, as plain data (`episode_state`), so a checkpoint between updates resumes exactly.
 """
 
 from __future__ import annotations
 
-import pickle
 import time
-from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -27,55 +25,27 @@ from envs.conversation import EpisodeConversation
 from envs.registry import make_adapter, make_env, make_prompter
 from trainers.ppo.action_logprob import answer_token_weights
 from trainers.ppo.conversation_cache import ConversationCache
+from trainers.ppo.episode_state import episodes_from_plain, episodes_to_plain
+from trainers.ppo.rollout_stats import RolloutStats
 from trainers.ppo.sampling import EncodedPrompt, ScoredAnswers, encode_prompt, sample_answers
+from trainers.ppo.settings import RolloutSettings
 from trainers.ppo.storage import RolloutStorage
-from trainers.ppo.success_estimate import StepsByDepth
-from trainers.ppo.value_head import PolicyWithValue, Transition
+from trainers.ppo.transition import Transition
+from trainers.ppo.value_head import PolicyWithValue
+
+__all__ = ["RolloutSettings", "RolloutStats", "RolloutWorker", "score"]
 
 
-@dataclass
-class RolloutStats:
-    env_steps: int = 0
-    episodes: int = 0
-    successes: int = 0
-    episode_rewards: list[float] = field(default_factory=list)
-    recognitions: list[bool] = field(default_factory=list)
-    first_attempts: int = 0
-    first_attempt_hits: int = 0
-    steps_by_depth: StepsByDepth = field(default_factory=StepsByDepth)
-    prompt_tokens: int = 0
-    generated_tokens: int = 0
-    bootstrap_tokens: int = 0
-    seconds: float = 0.0
-
-    def summary(self) -> dict[str, Any]:
-        rewards = np.asarray(self.episode_rewards, dtype=np.float64)
-        return {
-            "episodes": self.episodes,
-            "success_rate": self.successes / self.episodes if self.episodes else None,
-            "success_rate_estimate": self.steps_by_depth.success_rate(),
-            "episode_reward_mean": float(rewards.mean()) if rewards.size else None,
-            "episode_reward_std": float(rewards.std()) if rewards.size else None,
-            "recognition_accuracy": float(np.mean(self.recognitions)) if self.recognitions else None,
-            "first_attempt_accuracy": self.first_attempt_hits / self.first_attempts if self.first_attempts else None,
-        }
-
-
-@dataclass
-class RolloutSettings:
-    temperature: float
-    top_p: float
-    max_new_tokens: int
-    thought_prob_coef: float
-    action_fields: Sequence[str]
-    enable_verification: bool = True
-    generation_batch_size: int | None = None
-    forward_batch_size: int = 8
-    scoring: str = "generation"
-    """Where the buffer's log-probs and values come from: "generation" (the sampling pass itself) or
-    "forward" (a second batched forward over prompt + answer, as the published trainer does)."""
-    prefix_cache: bool = True
-    """Continue each round's generation from the previous round's KV cache where the conversation goes on."""
+@torch.no_grad()
+def score(policy: PolicyWithValue, transitions: list[Transition], temperature: float, pad_id: int,
+          batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Action log-probs and critic values (N,) of N transitions, `batch_size` per forward."""
+    log_probs, values = [], []
+    for start in range(0, len(transitions), batch_size):
+        lp, v = policy(transitions[start:start + batch_size], temperature, pad_id)
+        log_probs.append(lp.float().cpu())
+        values.append(v.float().cpu())
+    return torch.cat(log_probs), torch.cat(values)
 
 
 class RolloutWorker:
@@ -95,23 +65,18 @@ class RolloutWorker:
         self.started = False
         self._conversation_cache: ConversationCache | None = None
 
-    # -- seed stream (saved in checkpoints) ----------------------------------------------------------
+    # -- checkpoint state: plain, JSON-able data -----------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        in_flight = (self.envs, self.conversations, self.returns, self.depths)
-        episodes = pickle.dumps(in_flight) if self.started else None
+        episodes = (episodes_to_plain(self.envs, self.conversations, self.returns, self.depths)
+                    if self.started else None)
         return {"seed_stream": self.seed_stream.bit_generator.state, "episodes": episodes}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore `state_dict()`; raises ValueError/KeyError/TypeError on malformed data."""
         self.seed_stream.bit_generator.state = state["seed_stream"]
-        if state.get("episodes") is not None:
-            envs, self.conversations, self.returns, *depths = pickle.loads(state["episodes"])
-            # Checkpoints from before success_rate_estimate kept no depths: a GP episode's depth is its
-            # answers so far.
-            self.depths = depths[0] if depths else [sum(turn.role == "assistant" for turn in c.turns)
-                                                    for c in self.conversations]
-            if len(envs) != len(self.envs):
-                raise ValueError(f"the checkpoint has {len(envs)} environments per rank, this run {len(self.envs)}")
-            self.envs = envs
+        if state["episodes"] is not None:
+            self.conversations, self.returns, self.depths = episodes_from_plain(
+                state["episodes"], self.envs, self.prompter, self.enable_verification)
             self.started = True
 
     def _reset(self, index: int) -> None:
@@ -130,17 +95,6 @@ class RolloutWorker:
     def _prompts(self, loaded) -> list[EncodedPrompt]:
         return [encode_prompt(loaded, c.as_messages(), c.images if loaded.is_vision else []) for c in self.conversations]
 
-    @torch.no_grad()
-    def evaluate(self, policy: PolicyWithValue, transitions: list[Transition], temperature: float, pad_id: int,
-                 batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Log-probs and values of transitions, `batch_size` samples per forward."""
-        log_probs, values = [], []
-        for start in range(0, len(transitions), batch_size):
-            lp, v = policy(transitions[start:start + batch_size], temperature, pad_id)
-            log_probs.append(lp.float().cpu())
-            values.append(v.float().cpu())
-        return torch.cat(log_probs), torch.cat(values)
-
     def _sample(self, loaded, policy: PolicyWithValue, prompts: list[EncodedPrompt], settings: RolloutSettings):
         """One answer per prompt, as transitions, with their action log-probs (B,) and values (B,)."""
         decode = _decoder(loaded)
@@ -155,7 +109,7 @@ class RolloutWorker:
             for p, a in zip(prompts, answers)
         ]
         if not isinstance(scored, ScoredAnswers):
-            return (transitions, *self.evaluate(policy, transitions, settings.temperature,
+            return (transitions, *score(policy, transitions, settings.temperature,
                                                 loaded.pad_token_id, settings.forward_batch_size))
         log_probs = torch.stack([(lp * torch.tensor(t.answer_weights, dtype=lp.dtype)).sum()
                                  for lp, t in zip(scored.token_log_probs, transitions)])
@@ -167,9 +121,8 @@ class RolloutWorker:
                           settings: RolloutSettings) -> torch.Tensor:
         """Critic values (E,) of the states after the last round."""
         if settings.scoring != "generation":
-            bootstrap = [Transition(p.ids, [], [], p.extra_inputs) for p in prompts]
-            return self.evaluate(policy, bootstrap, settings.temperature, loaded.pad_token_id,
-                                 settings.forward_batch_size)[1]
+            bootstrap = [Transition.prompt_only(p.ids, p.extra_inputs) for p in prompts]
+            return score(policy, bootstrap, settings.temperature, loaded.pad_token_id, settings.forward_batch_size)[1]
         # The prefill of a one-token greedy call (continuing the conversations' cache) gives the hidden states.
         scored = sample_answers(loaded, policy.backbone, prompts, temperature=settings.temperature, top_p=1.0,
                                 max_new_tokens=1, do_sample=False, batch_size=settings.generation_batch_size,
@@ -178,9 +131,9 @@ class RolloutWorker:
             return policy.values_from_hidden(scored.prompt_hidden).cpu()
 
     def collect(self, loaded, policy: PolicyWithValue, storage: RolloutStorage, settings: RolloutSettings,
-                progress=None) -> tuple[RolloutStats, torch.Tensor]:
-        """Fill `storage` with the next rounds of the episodes; returns the statistics and the bootstrap
-        values (E,) of the states after the last round."""
+                progress: Callable[[RolloutStats], None] | None = None) -> RolloutStats:
+        """Fill `storage` with the next rounds of the episodes and the bootstrap values of the states after the
+        last round; returns the statistics."""
         started = time.perf_counter()
         stats = RolloutStats()
         decode = _decoder(loaded)
@@ -191,56 +144,54 @@ class RolloutWorker:
         # Valid for this policy version only: a new cache every update.
         self._conversation_cache = ConversationCache() if settings.prefix_cache else None
         for _ in range(storage.rounds):
-            prompts = self._prompts(loaded)
-            transitions, log_probs, values = self._sample(loaded, policy, prompts, settings)
-            answers = [t.answer_ids for t in transitions]
-            rewards, dones, truncs = [], [], []
-            for index, (env, answer) in enumerate(zip(self.envs, answers)):
-                text = decode(answer)
-                first_attempt = not any(turn.role == "assistant" for turn in self.conversations[index].turns)
-                observation, reward, terminated, truncated, info = env.step(text)
-                if "Recognized Cards" in info:
-                    stats.recognitions.append(bool(info["Recognized Cards"]))
-                if not (terminated or truncated) and not self.adapter.needs_model(info):
-                    # All attempts are used: the closing step ignores its answer, so it is no decision of
-                    # the policy; its penalty is credited to this (last) attempt instead.
-                    observation, closing_reward, terminated, truncated, info = env.step("")
-                    reward = float(reward) + float(closing_reward)
-                done = bool(terminated or truncated)
-                self.returns[index] += float(reward)
-                if first_attempt:
-                    # Unbiased by the update's window, unlike episode success: every first attempt is a fresh
-                    # decision point, whereas the episodes that end inside a window favour short ones.
-                    stats.first_attempts += 1
-                    stats.first_attempt_hits += float(reward) > 0
-                rewards.append(float(reward))
-                dones.append(done)
-                truncs.append(bool(truncated and not terminated))
-                succeeded = done and self.adapter.episode_success(terminated, truncated, info)
-                stats.steps_by_depth.record(self.depths[index], done, succeeded)
-                self.depths[index] += 1
-                if done:
-                    stats.episodes += 1
-                    stats.successes += succeeded
-                    stats.episode_rewards.append(self.returns[index])
-                    self._reset(index)
-                else:
-                    self.conversations[index].record(text, observation, info, done=False)
-                stats.prompt_tokens += len(transitions[index].prompt_ids)
-                stats.generated_tokens += len(answer)
+            transitions, log_probs, values = self._sample(loaded, policy, self._prompts(loaded), settings)
+            steps = [self._step(index, decode(t.answer_ids), stats) for index, t in enumerate(transitions)]
+            rewards, dones, truncs = (list(column) for column in zip(*steps))
+            stats.prompt_tokens += sum(len(t.prompt_ids) for t in transitions)
+            stats.generated_tokens += sum(len(t.answer_ids) for t in transitions)
             storage.add_round(transitions, log_probs, values, rewards, dones, truncs)
             stats.env_steps += len(self.envs)
             if progress is not None:
                 progress(stats)
-        # Bootstrap values of the states after the last round (ignored where the last step ended an episode).
         prompts = self._prompts(loaded)
-        self.last_bootstrap = [Transition(p.ids, [], [], p.extra_inputs) for p in prompts]
         stats.bootstrap_tokens = sum(len(p.ids) for p in prompts)
-        next_values = self._bootstrap_values(loaded, policy, prompts, settings)
+        storage.bootstrap([Transition.prompt_only(p.ids, p.extra_inputs) for p in prompts],
+                          self._bootstrap_values(loaded, policy, prompts, settings))
         self._conversation_cache = None
         policy.train(was_training)
         stats.seconds = time.perf_counter() - started
-        return stats, next_values
+        return stats
+
+    def _step(self, index: int, text: str, stats: RolloutStats) -> tuple[float, bool, bool]:
+        """Environment `index` acts on `text`: (reward, done, truncated); a finished episode restarts."""
+        env, conversation = self.envs[index], self.conversations[index]
+        first_attempt = not any(turn.role == "assistant" for turn in conversation.turns)
+        observation, reward, terminated, truncated, info = env.step(text)
+        if "Recognized Cards" in info:
+            stats.recognitions.append(bool(info["Recognized Cards"]))
+        if not (terminated or truncated) and not self.adapter.needs_model(info):
+            # All attempts are used: the closing step ignores its answer, so it is no decision of the policy;
+            # its penalty is credited to this (last) attempt instead.
+            observation, closing_reward, terminated, truncated, info = env.step("")
+            reward = float(reward) + float(closing_reward)
+        done = bool(terminated or truncated)
+        self.returns[index] += float(reward)
+        if first_attempt:
+            # Unbiased by the update's window, unlike episode success: every first attempt is a fresh decision
+            # point, whereas the episodes that end inside a window favour short ones.
+            stats.first_attempts += 1
+            stats.first_attempt_hits += float(reward) > 0
+        succeeded = done and self.adapter.episode_success(terminated, truncated, info)
+        stats.steps_by_depth.record(self.depths[index], done, succeeded)
+        self.depths[index] += 1
+        if done:
+            stats.episodes += 1
+            stats.successes += succeeded
+            stats.episode_rewards.append(self.returns[index])
+            self._reset(index)
+        else:
+            conversation.record(text, observation, info, done=False)
+        return float(reward), done, bool(truncated and not terminated)
 
 
 def _decoder(loaded):

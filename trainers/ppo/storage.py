@@ -1,18 +1,23 @@
 """The rollout buffer of one PPO update: T rounds x E environments of transitions and their statistics.
 
 Each round every environment contributes one transition (one model call: conversation so far -> answer ->
-reward). After the rollout, `finish` computes GAE advantages and returns; `minibatches` yields index batches
-for the PPO epochs, episodes in shuffled order.
+reward). The rollout also leaves the states after its last round and their values (`bootstrap`), from which
+`finish` computes GAE advantages and returns; `rescore_values` replaces every value with a new critic's (after
+the critic warm-up). `minibatches` yields index batches for the PPO epochs, episodes in shuffled order.
 """
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
 from trainers.ppo.ppo_math import compute_gae, normalize_advantages
-from trainers.ppo.value_head import Transition
+from trainers.ppo.settings import ReturnSettings
+from trainers.ppo.transition import Transition
+
+ValueScorer = Callable[[list[Transition]], torch.Tensor]
+"""Critic values (N,) of N transitions."""
 
 
 class RolloutStorage:
@@ -26,6 +31,9 @@ class RolloutStorage:
         self.truncated = torch.zeros(rounds, num_envs)
         self.advantages = torch.zeros(rounds, num_envs)
         self.returns = torch.zeros(rounds, num_envs)
+        self.bootstrap_states: list[Transition] = []
+        self.bootstrap_values = torch.zeros(num_envs)
+        """The states after the last round and their values (ignored where the last step ended an episode)."""
         self.filled = 0
 
     def add_round(self, transitions: list[Transition], log_probs: torch.Tensor, values: torch.Tensor,
@@ -41,14 +49,25 @@ class RolloutStorage:
         self.truncated[t] = torch.tensor(truncated, dtype=torch.float32)
         self.filled += 1
 
-    def finish(self, next_values: torch.Tensor, gamma: float, gae_lambda: float, use_gae: bool = True,
-               use_proper_time_limits: bool = False) -> None:
-        """Advantages (normalised) and returns; without GAE, lambda = 1 (discounted Monte-Carlo returns)."""
+    def bootstrap(self, states: list[Transition], values: torch.Tensor) -> None:
+        """Record the states after the last round and their critic values (E,)."""
+        self.bootstrap_states = list(states)
+        self.bootstrap_values = values.detach().float().cpu()
+
+    def rescore_values(self, score: ValueScorer) -> None:
+        """Replace the buffer's and the bootstrap's values with `score`'s (log-probs unchanged)."""
+        flat = [tr for row in self.transitions for tr in row]
+        self.values = score(flat).view(self.rounds, self.num_envs)
+        self.bootstrap_values = score(self.bootstrap_states)
+
+    def finish(self, settings: ReturnSettings) -> None:
+        """Advantages (normalised) and returns from the rewards, values and bootstrap values."""
         if self.filled != self.rounds:
             raise RuntimeError(f"rollout incomplete: {self.filled} of {self.rounds} rounds")
         advantages, returns = compute_gae(
-            self.rewards, self.values, self.dones, next_values.detach().float().cpu(), gamma,
-            gae_lambda if use_gae else 1.0, self.truncated if use_proper_time_limits else None,
+            self.rewards, self.values, self.dones, self.bootstrap_values, settings.gamma,
+            settings.gae_lambda if settings.use_gae else 1.0,
+            self.truncated if settings.use_proper_time_limits else None,
         )
         self.returns = returns
         self.advantages = normalize_advantages(advantages)

@@ -7,24 +7,13 @@ grad-norm clipping at `max_grad_norm`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from trainers.ppo.ppo_math import ppo_losses
+from trainers.ppo.settings import UpdateSettings
 from trainers.ppo.storage import RolloutStorage
 
-
-@dataclass
-class UpdateSettings:
-    ppo_epoch: int
-    mini_batch_size: int
-    clip_param: float
-    value_loss_coef: float
-    temperature: float
-    entropy_coef: float = 0.0
-    use_entropy_bonus: bool = False
-    ratio_normalization: str = "none"
+__all__ = ["UpdateSettings", "answer_lengths", "critic_warmup", "explained_variance", "ppo_update"]
 
 
 def answer_lengths(transitions) -> torch.Tensor:

@@ -8,11 +8,12 @@ computed at the sampling temperature.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
+
+from trainers.ppo.transition import Transition
 
 # Model inputs with a sequence dimension (dim 1) besides input_ids/attention_mask, and how to extend them over
 # the answer tokens: Mllama's cross-attention mask repeats its last row, as generate() itself does.
@@ -42,17 +43,6 @@ class ValueHead(nn.Module):
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.net(hidden).squeeze(-1)
-
-
-@dataclass
-class Transition:
-    """One model call of a rollout: the conversation so far (prompt), the sampled answer and its weights."""
-
-    prompt_ids: list[int]
-    answer_ids: list[int]
-    answer_weights: list[float]
-    extra_inputs: dict[str, torch.Tensor] | None = None
-    """Vision inputs of the prompt (pixel_values, ...), batch dimension 1, or None for text."""
 
 
 class PolicyWithValue(nn.Module):

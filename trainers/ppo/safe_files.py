@@ -1,0 +1,57 @@
+"""Reading a checkpoint's files as data only: tensors with `torch.load(weights_only=True)`, state as JSON.
+
+Run folders are shared and downloaded, so a checkpoint file is untrusted input: a pickle can run code when it
+is loaded. Nothing here unpickles arbitrary objects; a file that is not plain data is refused with one line
+naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from envs.errors import CheckpointError
+
+MAX_JSON_BYTES = 1 << 30
+
+
+class UnsafeCheckpointFileError(CheckpointError):
+    """A checkpoint file that holds more than plain data (it could run code when loaded); never loaded."""
+
+
+def load_tensor_file(path: Path) -> Any:
+    """Tensors, numbers, strings and containers of them; anything else is refused without being run."""
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing: the checkpoint is incomplete; resume from another one or "
+                              "start a new run")
+    try:
+        return torch.load(path, weights_only=True)
+    except pickle.UnpicklingError:
+        raise UnsafeCheckpointFileError(
+            f"{path}: refused: it holds more than tensors and plain data (a crafted file, or a checkpoint written "
+            "before safe checkpoints), and loading it could run code; resume from a checkpoint this version "
+            "wrote, or start a new run from its policy/ folder with --model") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path}: unreadable ({str(error).splitlines()[0] if str(error) else type(error).__name__}); "
+                              "resume from another checkpoint or start a new run") from None
+
+
+def save_json_file(path: Path, data: Any, indent: int | None = None) -> None:
+    path.write_text(json.dumps(data, indent=indent, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def load_json_file(path: Path) -> Any:
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing: the checkpoint is incomplete; resume from another one or "
+                              "start a new run")
+    if path.stat().st_size > MAX_JSON_BYTES:
+        raise CheckpointError(f"{path}: larger than {MAX_JSON_BYTES >> 20} MiB; not a checkpoint this version wrote")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{path}: not JSON ({type(error).__name__}); the file is corrupt or not a "
+                              "checkpoint file this version wrote") from None
