@@ -20,8 +20,8 @@ setup: $(VENV)/.installed
 
 demo: setup
 	# The main job: PPO on GP-L with the built-in tiny model (SFT-initialised and cached on first run).
-	# --resume continues an interrupted demo instead of refusing the existing output folder.
-	$(VENV)/bin/sftvsrl ppo --task gp-l --out $(DEMO_DIR)/ppo-gp-l --resume
+	# --resume auto continues an interrupted demo (and starts one in a new folder).
+	$(VENV)/bin/sftvsrl ppo --task gp-l --out $(DEMO_DIR)/ppo-gp-l --resume auto
 
 # The fast suite (tests marked slow are deselected in pyproject.toml); `test-slow` runs only those,
 # `test-all` runs everything. Each run ends with its 15 slowest steps.

@@ -12,7 +12,8 @@ from _virl_city import small_city
 
 
 def run(*args):
-    result = CliRunner().invoke(cli, ["gen-data", "--env", "virl", *args])
+    task = [] if "--task" in args else ["--task", "virl-l"]
+    result = CliRunner().invoke(cli, ["gen-data", *task, *args])
     return result
 
 

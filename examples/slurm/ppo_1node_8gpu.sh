@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # PPO on GP-L as published: 1 node x 8 GPUs, DeepSpeed ZeRO-2, bf16, optimizer state offloaded to the CPU.
-# Each rank runs its own environments with its own seed stream; checkpoints every update, --resume continues.
+# Each rank runs its own environments with its own seed stream; checkpoints every update, --resume auto continues a requeued job.
 #   sbatch examples/slurm/ppo_1node_8gpu.sh /path/to/GP-L-Init runs/gp_l
 #SBATCH --job-name=sftvsrl-ppo
 #SBATCH --nodes=1
@@ -14,5 +14,5 @@ INIT=${1:?usage: sbatch ppo_1node_8gpu.sh INIT_CHECKPOINT OUTPUT_DIR}
 OUT=${2:-runs/gp_l}
 CONFIG=${CONFIG:-gp/rl_gp_l}
 
-srun deepspeed --num_gpus 8 --no_local_rank --module sftvsrl_cli ppo -f "$CONFIG" --model_path="$INIT" --output_dir="$OUT" \
-  --deepspeed zero2 --offload-optimizer --resume --eval-every 5 "${@:3}"
+srun deepspeed --num_gpus 8 --no_local_rank --module sftvsrl_cli ppo -f "$CONFIG" --model_path="$INIT" --out "$OUT" \
+  --deepspeed zero2 --offload-optimizer --resume auto --eval-every 5 "${@:3}"

@@ -17,5 +17,5 @@ MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
 MASTER_PORT=${MASTER_PORT:-29500}
 
 srun torchrun --nnodes 2 --nproc_per_node 8 --rdzv_backend c10d --rdzv_endpoint "$MASTER_ADDR:$MASTER_PORT" \
-  -m sftvsrl_cli ppo -f "$CONFIG" --model_path="$INIT" --output_dir="$OUT" \
-  --deepspeed zero2 --offload-optimizer --resume --eval-every 5 "${@:3}"
+  -m sftvsrl_cli ppo -f "$CONFIG" --model_path="$INIT" --out "$OUT" \
+  --deepspeed zero2 --offload-optimizer --resume auto --eval-every 5 "${@:3}"

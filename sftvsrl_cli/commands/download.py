@@ -42,6 +42,8 @@ def command(output: Output, names, list_, repo_type, revision, include, exclude,
     from trainers.hub.status import next_steps, plan
 
     output.json_mode = json_
+    if list_ and names:
+        raise click.UsageError("--list shows every published name and takes no NAME; drop one or the other")
     if list_:
         _show_catalog(output, json_)
         return

@@ -64,6 +64,8 @@ def command(output: Output, models, policy, baseline, device, dtype, max_new_tok
                                                 options, routes_dir, ood_routes_dir)
     from_config = bool(config_file)
     if policy != "model":
+        if models:
+            raise click.UsageError(f"--policy {policy} plays without a model; drop --model (or use --policy model)")
         entries = [(label or policy, policy)]
     else:
         entries = parse_models(models) if models else ([(label or "model", config.model_path)] if config.model_path else [])
@@ -80,7 +82,7 @@ def command(output: Output, models, policy, baseline, device, dtype, max_new_tok
         elif policy == "garbage":
             agent = GarbagePolicy()
         else:
-            agent = _local_policy(output, source, dtype, device, config, max_new_tokens, temperature)
+            agent = _local_policy(output, source, dtype, device, config, jobs, max_new_tokens, temperature)
         settings = EvalSettings(batch_size=batch_size or 8, template=template, label=entry_label,
                                 enable_verification=config.prompt_config.enable_verification)
         target = base_out / entry_label if several or not out_dir else base_out
@@ -92,16 +94,19 @@ def command(output: Output, models, policy, baseline, device, dtype, max_new_tok
         render_summary(output, summaries[0], json_, f"eval {entries[0][0]} ({task})")
 
 
-def _local_policy(output, source, dtype, device, config, max_new_tokens, temperature):
+def _local_policy(output, source, dtype, device, config, jobs, max_new_tokens, temperature):
     """Greedy unless --temperature or the config's own generation_config.temperature asks for sampling (the
     schema's training default 0.2 is not used); answer length --max-new-tokens, else the config's
     max_new_tokens, else 256 (`max_tokens` is 'not used', as published)."""
     from evaluators.local_policy import LocalModelPolicy
     from sftvsrl_cli.stages import ensure_builtin_model
     from trainers.models import load_model
+    from trainers.models.loader import require_images_if_needed
 
     ensure_builtin_model(output, source)
     loaded = load_model(str(source), dtype=dtype, device=device)
+    for job in jobs:
+        require_images_if_needed(loaded, job.env_config, job.name)
     generation, explicit = config.generation_config, getattr(config, "explicit_keys", frozenset())
     if temperature is None:
         temperature = generation.temperature if "generation_config.temperature" in explicit else 0.0

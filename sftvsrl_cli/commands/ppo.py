@@ -63,7 +63,8 @@ def _format_update(record: dict) -> str:
               help="Train under DeepSpeed (ZeRO-2 built in, or a JSON config); launch ranks with deepspeed, "
                    "torchrun or accelerate launch.")
 @click.option("--offload-optimizer", is_flag=True, help="DeepSpeed: keep the optimizer state on the CPU (paper).")
-@click.option("--resume", is_flag=True, help="Continue from the latest complete checkpoint in the output folder.")
+@click.option("--resume", is_flag=False, flag_value="latest", default=None, metavar="[auto]",
+              help="Continue from the latest complete checkpoint in --out; `--resume auto`: only if there is one.")
 @click.option("--overwrite", is_flag=True, help="Discard what the output folder holds and start over.")
 @click.option("--dtype", default=None, help="Model dtype (default bf16 on CUDA, fp32 on CPU).")
 @click.option("--cpu-threads", type=click.IntRange(min=1), default=None,
@@ -115,6 +116,9 @@ def command(output: Output, task, model, output_dir, eval_every, eval_episodes, 
         options.update({"env_config.id": get_task(task).env_id, "env_config.language_only": language_only,
                         "prompt_config.use_vision": not language_only, "prompt_config.use_language": language_only})
     experiment = load_config(ExperimentConfig, config_file, overrides, options)
+    resume = _resume_wanted(resume, experiment.output_dir)
+    if offload_optimizer and not deepspeed_config:
+        raise click.UsageError("--offload-optimizer needs --deepspeed (optimizer offload is a DeepSpeed feature)")
     if int(os.environ.get("RANK", "0")) == 0:
         claim_output_dir(experiment.output_dir, "ppo", resume=resume, overwrite=overwrite)
     run = PPORunOptions(model=experiment.model_path, deepspeed=deepspeed_config, offload_optimizer=offload_optimizer,
@@ -164,6 +168,19 @@ def _train(output: Output, config, source: str, init_flops: float, rank0: bool, 
                 output.event(_format_update(payload))
 
         return train(config, source, report if rank0 else None, init_flops, _evaluator(config))
+
+
+def _resume_wanted(resume: str | None, output_dir: str) -> bool:
+    """--resume (there must be a checkpoint), --resume auto (continue if there is one), or a new run."""
+    from trainers.ppo.checkpoint import latest_checkpoint
+
+    if resume not in (None, "latest", "auto"):
+        raise click.BadParameter(f"{resume!r}: give --resume alone or --resume auto", param_hint="--resume")
+    found = latest_checkpoint(output_dir) is not None
+    if resume == "latest" and not found:
+        raise CommandError(f"nothing to resume in {output_dir}: it holds no complete checkpoint; drop --resume to "
+                           "start a new run (or use --resume auto)")
+    return found if resume == "auto" else resume == "latest"
 
 
 def _evaluator(config):

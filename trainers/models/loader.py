@@ -64,6 +64,35 @@ def resolve_dtype(dtype: Any, device: Any):
     return getattr(torch, name)
 
 
+def require_images_if_needed(loaded: "LoadedModel", env_config: dict, task_name: str = "") -> None:
+    """Refuse a text-only model on a task whose prompts carry images (GP-VL, V-IRL-VL)."""
+    from envs.errors import InputError
+    from envs.spec import reads_images
+
+    if reads_images(env_config) and not loaded.is_vision:
+        what = task_name or "this task"
+        raise InputError(f"{loaded.name} reads text only, but {what} shows the model images; give an image-text "
+                         "model (e.g. tiny-mllama or an SFT checkpoint of one)")
+
+
+def check_device(device: str):
+    """`device` as a `torch.device`, refused with a clear line when this machine does not have it."""
+    import torch
+
+    from envs.errors import InputError
+
+    try:
+        target = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise InputError(f"--device {device!r} is not a device name (cpu, cuda, cuda:1, ...)") from None
+    if target.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (target.index or 0) >= count:
+            have = f"{count} CUDA device(s)" if count else "no CUDA device"
+            raise InputError(f"--device {device}: this machine has {have}")
+    return target
+
+
 def default_device() -> str:
     import torch
 
@@ -109,7 +138,7 @@ def load_model(name_or_path: str, *, dtype: Any = None, device: str | None = Non
     with _load_errors(source, "config.json"):
         config = AutoConfig.from_pretrained(source)
     is_vision = is_image_text_config(config)
-    target = torch.device(device if device is not None else ("cpu" if for_training else default_device()))
+    target = check_device(device if device is not None else ("cpu" if for_training else default_device()))
     torch_dtype = resolve_dtype(dtype, target)
     model_class = AutoModelForImageTextToText if is_vision else AutoModelForCausalLM
     with _load_errors(source, "weights"):

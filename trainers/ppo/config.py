@@ -65,6 +65,9 @@ class PPOTrainConfig:
         if x.num_steps % x.num_envs:
             raise ConfigError(f"'num_steps' ({x.num_steps}) must be a multiple of 'num_envs' ({x.num_envs}): "
                               "each rollout round steps every environment once")
+        if x.ppo_config.mini_batch_size > x.num_steps:
+            raise ConfigError(f"'ppo_config.mini_batch_size' ({x.ppo_config.mini_batch_size}) is larger than the "
+                              f"buffer ('num_steps' = {x.num_steps} transitions per rank); lower it or raise num_steps")
         if self.microbatches_per_epoch % self.grad_accum:
             raise ConfigError(
                 f"'grad_accum_steps' ({x.grad_accum_steps}) must divide the mini-batches per epoch "

@@ -109,7 +109,7 @@ def _prompt_template(experiment) -> str | None:
 
 def start_run(config: PPOTrainConfig, model_source: str, init_flops: float) -> PPORun:
     """A fresh run from `model_source`, or with `options.resume` the latest checkpoint's state."""
-    from trainers.models.loader import load_model
+    from trainers.models.loader import load_model, require_images_if_needed
 
     x, o = config.experiment, config.options
     world_size = launched_world_size()
@@ -121,6 +121,7 @@ def start_run(config: PPOTrainConfig, model_source: str, init_flops: float) -> P
         raise ValueError(f"{output_dir} already holds checkpoints; pass --resume to continue or pick another output_dir")
     loaded = load_model(str(checkpoint / "policy") if checkpoint else model_source, dtype=o.dtype,
                         device=_device(world_size), for_training=True)
+    require_images_if_needed(loaded, x.env_config)
     set_cpu_threads(loaded.model, o.cpu_threads)
     policy, engine, scheduler = build_learner(config, loaded, checkpoint)
     worker = RolloutWorker(x.env_config, x.num_envs, x.seed, engine.rank, _prompt_template(x),
