@@ -90,8 +90,11 @@ def test_step_accuracy_counts_retries_and_skips_unscored_steps():
     assert metrics["success"]["rate"] == 0.5
 
 
-def test_card_reading_is_order_free_and_lenient():
-    assert read_cards('{"cards": ["HK", "2", "ace", "10"]}') == ["K", "2", "A", "10"]
+def test_card_reading_is_the_verifiers():
+    # The published prompt's own layout, read as the verifier reads it (so recognition and reward agree).
+    assert read_cards('"cards": [10, 10, 3, A], "formula": "x"') == ["10", "10", "3", "A"]
+    assert read_cards('{"cards": ["HK", "2", "A", "10"]}') == ["HK", "2", "A", "10"]  # a suit is not a rank
+    assert read_cards('{"cards": ["HK", "2", "ace", "10"]}', lenient=True) == ["K", "2", "A", "10"]
     assert read_cards("no json") is None
     assert matched_cards(["K", "K", "2"], ["K", "2", "3", "4"]) == 2
 

@@ -7,20 +7,20 @@ import json
 from collections import Counter
 from typing import Any, Mapping
 
-from envs.answer_parsing import extract_fields
 from envs.general_points import rewards
-from envs.general_points.cards import normalize_rank
+from envs.general_points.cards import answer_cards
 
 
 class GeneralPointsAdapter:
-    def __init__(self, language_only: bool) -> None:
+    def __init__(self, language_only: bool, lenient: bool = False) -> None:
         self.language_only = language_only
+        self.lenient = lenient
 
     def step_fields(self, answer: str, reward: float, before: Mapping[str, Any], info: Mapping[str, Any]) -> dict[str, Any]:
         fields: dict[str, Any] = {"correct": reward == rewards.CORRECT}
         if not self.language_only:
             truth = list(info["Plain Cards"])
-            read = read_cards(answer)
+            read = read_cards(answer, self.lenient)
             fields["recognized_cards"] = sorted(read) == sorted(truth) if read is not None else False
             fields["cards_matched"] = matched_cards(read or [], truth)
             fields["cards_total"] = len(truth)
@@ -41,22 +41,14 @@ class GeneralPointsAdapter:
 
 
 def adapter_for(kwargs: Any) -> GeneralPointsAdapter:
-    return GeneralPointsAdapter(bool(kwargs.language_only))
+    return GeneralPointsAdapter(bool(kwargs.language_only), bool(getattr(kwargs, "lenient_answer_reading", False)))
 
 
-def read_cards(answer: str) -> list[str] | None:
-    """The ranks named by an answer's `cards` field ("K", "HK", "king" -> "K"); None when absent or unreadable."""
-    cards = extract_fields(answer, ("cards",)).get("cards")
-    if not isinstance(cards, (list, tuple)) or len(cards) > 16:
-        return None
-    ranks = []
-    for card in cards:
-        text = str(card).strip().upper()[:16]
-        rank = normalize_rank(text) or (normalize_rank(text[1:]) if text[:1] in "HDSC" else None)
-        if rank is None:
-            return None
-        ranks.append(rank)
-    return ranks
+def read_cards(answer: str, lenient: bool = False) -> list[str] | None:
+    """The cards an answer's `cards` field holds, read exactly as the verifier reads them (so recognition and
+    the -1.5 card penalty agree); None when the field is absent or unreadable."""
+    cards = answer_cards(rewards.read_answer(answer, lenient)["cards"], lenient)
+    return cards or None
 
 
 def matched_cards(read: list[str], truth: list[str]) -> int:
