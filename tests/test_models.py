@@ -13,7 +13,7 @@ from envs.conversation import EpisodeConversation
 from envs.general_points.env import GeneralPointEnv
 from envs.general_points.prompts import GeneralPointsPrompter
 from trainers.models import IGNORE_INDEX, encode_conversation, generate_batch, load_model
-from trainers.models.builtin import build_builtin, ensure_builtin
+from trainers.models.builtin import build_builtin, builtin_path, ensure_builtin
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_concurrent_first_use_builds_once(tmp_path, monkeypatch):
         thread.join()
     assert not errors and len(set(results)) == 1
     models = tmp_path / "models"
-    assert sorted(p.name for p in models.iterdir() if not p.name.startswith(".")) == ["tiny-llama-v1"]
+    assert sorted(p.name for p in models.iterdir() if not p.name.startswith(".")) == [builtin_path("tiny-llama").name]
     assert not [p for p in models.iterdir() if "building" in p.name]
 
 
