@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import yaml
 
+from envs.errors import CheckpointError
 from trainers.ppo.checkpoint import (latest_checkpoint, load_rank_state, load_trainer_state, restore_rng,
                                      save_checkpoint)
 from trainers.ppo.compute import ComputeLedger, parameter_count
@@ -146,8 +147,6 @@ def start_run(config: PPOTrainConfig, model_source: str, init_flops: float) -> P
 
 def _restore(run: PPORun, checkpoint: Path) -> None:
     """Load `checkpoint` into `run`, reading data only (see safe_files)."""
-    from envs.errors import CheckpointError
-
     rng, worker_state = load_rank_state(checkpoint, run.rank)
     run.engine.load(checkpoint)
     run.scheduler.load_state_dict(load_tensor_file(checkpoint / "scheduler.pt"))
