@@ -143,6 +143,7 @@ def test_images_are_sent_as_base64_png_data_urls(tmp_path):
     assert [m["role"] for m in retry] == ["user", "assistant", "user"]  # the verifier's message is fed back
 
 
+@pytest.mark.slow
 def test_killed_run_resumed_gives_identical_files(tmp_path):
     with LoopbackServer(latency=0.02) as server:
         args = ["eval-api", "--base-url", server.base_url, "--model", "scripted", "--split", "id,rule-ood",
@@ -165,6 +166,7 @@ def test_killed_run_resumed_gives_identical_files(tmp_path):
     assert _deterministic_files(tmp_path / "part") == _deterministic_files(tmp_path / "full")
 
 
+@pytest.mark.slow
 def test_a_real_tiny_model_served_over_http_answers_as_it_does_locally(tmp_path):
     from trainers.models import generate_batch, load_model
 
