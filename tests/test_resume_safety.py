@@ -193,3 +193,18 @@ def test_resuming_a_crafted_run_folder_exits_2_and_runs_nothing(tmp_path_factory
     assert result.returncode == 2, result.stderr[-3000:]
     assert name in result.stderr and "Traceback" not in result.stderr
     assert not marker.exists()
+
+
+def test_deepspeed_shards_are_scanned_before_deepspeed_unpickles_them(tmp_path):
+    from trainers.ppo.safe_files import check_deepspeed_files
+
+    state = tmp_path / "state"
+    state.mkdir()
+    torch.save({"module": {"w": torch.zeros(2)}, "ds_version": "0.19"}, state / "mp_rank_00_model_states.pt")
+    check_deepspeed_files(state)  # plain data passes
+    marker = tmp_path / "marker"
+    for wrap_in_torch in (True, False):
+        _crafted(state / "zero_pp_rank_0_mp_rank_00_optim_states.pt", marker, wrap_in_torch)
+        with pytest.raises(UnsafeCheckpointFileError, match="zero_pp_rank_0_mp_rank_00_optim_states.pt"):
+            check_deepspeed_files(state)
+    assert not marker.exists()

@@ -1,54 +1,26 @@
-"""The optimisation backend: plain PyTorch in one process, or DeepSpeed ZeRO-2 across ranks.
+"""The optimisation backend: plain PyTorch in one process, or DeepSpeed (ZeRO-2/3, optional CPU offload).
 
 Both expose the same small surface the PPO update needs: `backward(loss)`, `step()` (which applies the
 optimiser only at a gradient-accumulation boundary, after grad-norm clipping), `is_boundary()`, the learning-
-rate scheduler, collective helpers (`all_reduce_mean`, `barrier`) and state for checkpoints. Launch several
+rate scheduler, collective helpers (`all_reduce_mean`, `barrier`), `full_weights()` (the whole model on every
+rank while a checkpoint is written) and state for checkpoints. Launch several
 ranks with `deepspeed`, `torchrun` or `accelerate launch`; each reads RANK / WORLD_SIZE from the environment.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from trainers.ppo.safe_files import load_tensor_file
+from trainers.ppo.deepspeed_setup import deepspeed_config, make_optimizer, zero_stage
+from trainers.ppo.safe_files import check_deepspeed_files, load_tensor_file
 
-ZERO2_CONFIG: dict[str, Any] = {
-    "zero_optimization": {"stage": 2, "overlap_comm": False, "contiguous_gradients": True,
-                          "reduce_bucket_size": 5e7, "allgather_bucket_size": 5e7},
-    "train_micro_batch_size_per_gpu": 1,
-    "zero_allow_untested_optimizer": True,
-    "steps_per_print": 10**9,
-    "wall_clock_breakdown": False,
-}
-
-
-def deepspeed_config(name_or_path: str, grad_accum_steps: int, max_grad_norm: float, bf16: bool,
-                     offload_optimizer: bool) -> dict[str, Any]:
-    """The built-in `zero2` config (the paper's setting) or a JSON file, with the run's accumulation,
-    clipping and precision filled in."""
-    if name_or_path == "zero2":
-        config = json.loads(json.dumps(ZERO2_CONFIG))
-    else:
-        path = Path(name_or_path)
-        if not path.is_file():
-            raise FileNotFoundError(f"DeepSpeed config not found: {name_or_path} (use 'zero2' or a JSON file)")
-        try:
-            config = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: invalid JSON ({error.msg} at line {error.lineno})") from None
-    config["gradient_accumulation_steps"] = grad_accum_steps
-    config["gradient_clipping"] = max_grad_norm
-    config.setdefault("train_micro_batch_size_per_gpu", 1)
-    config.setdefault("zero_allow_untested_optimizer", True)
-    config["bf16"] = {"enabled": bool(bf16)}
-    if offload_optimizer:
-        config.setdefault("zero_optimization", {})["offload_optimizer"] = {"device": "cpu", "pin_memory": True}
-    return config
+__all__ = ["DeepSpeedTrainEngine", "PlainEngine", "apply_gradient_checkpointing", "deepspeed_config",
+           "launched_world_size", "make_optimizer"]
 
 
 def launched_world_size() -> int:
@@ -91,6 +63,9 @@ class PlainEngine:
     def barrier(self) -> None:
         pass
 
+    def full_weights(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
+
     def save(self, folder: Path) -> None:
         torch.save(self.optimizer.state_dict(), folder / "optimizer.pt")
 
@@ -99,13 +74,23 @@ class PlainEngine:
 
 
 class DeepSpeedTrainEngine:
-    """DeepSpeed (ZeRO-2 by default): the engine does accumulation, clipping and the sharded optimiser."""
+    """DeepSpeed: the engine does accumulation, clipping and the sharded (maybe CPU-offloaded) optimiser.
+
+    Under ZeRO-3 each rank holds a shard of the weights; an `HfDeepSpeedConfig` kept alive here tells
+    transformers so, and `generate` then keeps the ranks' forward passes in step (synced_gpus) although their
+    answers end at different lengths."""
 
     def __init__(self, module: torch.nn.Module, optimizer: torch.optim.Optimizer, config: dict[str, Any]):
         import deepspeed
 
         if not torch.distributed.is_initialized():
             deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
+        self.zero_stage = zero_stage(config)
+        self._hf_config = None
+        if self.zero_stage == 3:
+            from transformers.integrations import HfDeepSpeedConfig
+
+            self._hf_config = HfDeepSpeedConfig(config)
         self.engine, _, _, _ = deepspeed.initialize(model=module, optimizer=optimizer, config=config)
         self.module = self.engine.module
         self.forward = self.engine
@@ -141,9 +126,36 @@ class DeepSpeedTrainEngine:
     def barrier(self) -> None:
         torch.distributed.barrier()
 
+    def full_weights(self) -> contextlib.AbstractContextManager:
+        """Collective (every rank enters): under ZeRO-3 the full weights are gathered for the duration."""
+        if self.zero_stage != 3:
+            return contextlib.nullcontext()
+        import deepspeed
+
+        return deepspeed.zero.GatheredParameters(list(self.module.parameters()), modifier_rank=None)
+
     def save(self, folder: Path) -> None:
         self.engine.save_checkpoint(str(folder / "deepspeed"), tag="state", save_latest=False)
 
     def load(self, folder: Path) -> None:
+        check_deepspeed_files(folder / "deepspeed" / "state")
         self.engine.load_checkpoint(str(folder / "deepspeed"), tag="state", load_optimizer_states=True,
                                     load_lr_scheduler_states=False, load_module_strict=True)
+
+
+GRADIENT_CHECKPOINTING_ABOVE = 1_000_000_000
+"""Parameters above which gradient checkpointing is on unless asked otherwise: from ~1B parameters the
+update's activations, not the weights, are what stop a long multi-turn prompt from fitting."""
+
+
+def apply_gradient_checkpointing(model: torch.nn.Module, wanted: bool | None) -> bool:
+    """Recompute each layer's activations in the backward pass (`wanted`; None: on for models over ~1B
+    parameters). Only training forwards are affected: the rollout runs in eval mode with its KV cache."""
+    if wanted is None:
+        wanted = sum(p.numel() for p in model.parameters()) > GRADIENT_CHECKPOINTING_ABOVE
+    if wanted:
+        if not getattr(model, "supports_gradient_checkpointing", False):
+            raise ValueError(f"{type(model).__name__} does not support gradient checkpointing; "
+                             "pass --no-gradient-checkpointing")
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    return bool(wanted)

@@ -55,3 +55,27 @@ def load_json_file(path: Path) -> Any:
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise CheckpointError(f"{path}: not JSON ({type(error).__name__}); the file is corrupt or not a "
                               "checkpoint file this version wrote") from None
+
+
+# What DeepSpeed (0.19) pickles into its ZeRO optimizer shards besides tensors and plain data.
+DEEPSPEED_GLOBALS = frozenset({"deepspeed.runtime.zero.config.ZeroStageEnum",
+                               "deepspeed.utils.tensor_fragment.fragment_address",
+                               "deepspeed.runtime.fp16.loss_scaler.LossScaler",
+                               "deepspeed.runtime.fp16.loss_scaler.DynamicLossScaler"})
+
+
+def check_deepspeed_files(folder: Path) -> None:
+    """DeepSpeed loads its own shards with a full unpickler: before it does, every file under `folder` must be
+    a torch.save archive whose pickle names only globals torch allows with weights_only=True, or the few
+    DeepSpeed classes above (a static scan of the pickle's instructions; no tensor is read, nothing is run)."""
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        try:
+            unknown = set(torch.serialization.get_unsafe_globals_in_checkpoint(str(path))) - DEEPSPEED_GLOBALS
+        except Exception as error:  # not a torch.save zip, or a pickle instruction outside the safe set
+            raise UnsafeCheckpointFileError(
+                f"{path}: refused: not a plain DeepSpeed state file ({type(error).__name__}); loading it could "
+                "run code; resume from a checkpoint this version wrote") from None
+        if unknown:
+            raise UnsafeCheckpointFileError(
+                f"{path}: refused: it names {', '.join(sorted(unknown))}, which loading could run; resume from a "
+                "checkpoint this version wrote")
