@@ -208,3 +208,19 @@ def test_deepspeed_shards_are_scanned_before_deepspeed_unpickles_them(tmp_path):
         with pytest.raises(UnsafeCheckpointFileError, match="zero_pp_rank_0_mp_rank_00_optim_states.pt"):
             check_deepspeed_files(state)
     assert not marker.exists()
+
+
+def test_episodes_with_images_round_trip_through_json():
+    config = {**GP_L, "language_only": False}
+    worker = RolloutWorker(config, num_envs=2, seed=3)
+    worker.reset_all()
+    restored = RolloutWorker(config, num_envs=2, seed=3)
+    restored.load_state_dict(json.loads(json.dumps(worker.state_dict())))
+    for ours, theirs in zip(worker.conversations, restored.conversations):
+        assert [t.text for t in ours.turns] == [t.text for t in theirs.turns]
+        assert all(np.array_equal(a, b) and b.dtype == np.uint8 for a, b in zip(ours.images, theirs.images))
+        assert len(ours.images) == len(theirs.images) == 1
+    bad = worker.state_dict()
+    bad["episodes"][0]["turns"][0]["image"]["shape"] = [10**6, 10**6, 3]
+    with pytest.raises(ValueError, match="shape"):
+        RolloutWorker(config, num_envs=2, seed=3).load_state_dict(json.loads(json.dumps(bad)))
