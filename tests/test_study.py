@@ -14,7 +14,7 @@ from sftvsrl_cli.main import cli
 from sftvsrl_cli.study import pipeline, runner as study_runner
 from sftvsrl_cli.study.compute import equal_compute, init_compute, rl_compute, sft_compute
 from sftvsrl_cli.study.config import StudyConfig, load_study_config
-from sftvsrl_cli.study.plan import build_plan, checkpoint_steps
+from sftvsrl_cli.study.plan import RESUME_ARGS, build_plan, checkpoint_steps
 from sftvsrl_cli.study.runner import StageFailed, stage_done
 
 N = 1000  # parameters of the fake model
@@ -113,6 +113,7 @@ def test_plan_prints_the_exact_commands(runner, tmp_path):
     assert result.exit_code == 0, result.output
     commands = [line for line in result.output.splitlines() if not line.startswith("#")]
     d = str(out / "seed-0")
+    ppo_resume = " ".join(RESUME_ARGS["ppo"])  # the option spellings are being unified (plan.py keeps them)
     assert commands[:4] == [
         f"sftvsrl gen-data --env gp --variant l --num 16 --seed 0 --out {d}/data "
         "--env_config.treat_face_cards_as_10=true --env_config.ood=false",
@@ -123,7 +124,7 @@ def test_plan_prints_the_exact_commands(runner, tmp_path):
         f"sftvsrl sft --model {d}/init/final --data {d}/data --out {d}/sft --max-steps 4 --save-every 2 --seed 0 "
         "--resume auto -f study/sft_tiny",
     ]
-    assert f"sftvsrl ppo --env gp --variant l --model {d}/init/final --output-dir {d}/rl --seed 0 --resume " \
+    assert f"sftvsrl ppo --env gp --variant l --model {d}/init/final --output-dir {d}/rl --seed 0 {ppo_resume} " \
            "-f ppo/tiny_gp_l --num_updates=3 --save_every=2 --optimizer_config.lr_max_steps=3 " \
            "--env_config.treat_face_cards_as_10=true --env_config.ood=false" in commands
     evaluated = [shlex.split(c)[shlex.split(c).index("--model") + 1] for c in commands if c.startswith("sftvsrl eval")]

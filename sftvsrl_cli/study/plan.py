@@ -18,6 +18,7 @@ eval resumes by itself), so re-running a stage after a kill resumes it.
 
 from __future__ import annotations
 
+import json
 import math
 import shlex
 from dataclasses import dataclass, field
@@ -80,9 +81,10 @@ def save_every(total: int, count: int) -> int:
 
 
 def yaml_scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "null" if value is None else str(value)
+    """A value as the `--KEY=VALUE` overrides read it (YAML); lists and mappings in JSON, a YAML subset."""
+    if isinstance(value, (bool, list, dict)) or value is None:
+        return json.dumps(value)
+    return str(value)
 
 
 def env_overrides(config: StudyConfig) -> list[str]:
