@@ -103,6 +103,9 @@ def test_a_non_json_episodes_file_is_refused_by_name(tmp_path):
     (tmp_path / "other.json").write_text("{\"a\": 1")
     with pytest.raises(CheckpointError, match="other.json"):
         load_json_file(tmp_path / "other.json")
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CheckpointError, match="deep.json: not JSON"):
+        load_json_file(tmp_path / "deep.json")
 
 
 def test_a_checkpoint_of_the_pickling_format_is_refused_with_what_to_do(tmp_path):

@@ -52,7 +52,7 @@ def load_json_file(path: Path) -> Any:
         raise CheckpointError(f"{path}: larger than {MAX_JSON_BYTES >> 20} MiB; not a checkpoint this version wrote")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # undecodable bytes, bad JSON, absurd nesting or numbers
         raise CheckpointError(f"{path}: not JSON ({type(error).__name__}); the file is corrupt or not a "
                               "checkpoint file this version wrote") from None
 
