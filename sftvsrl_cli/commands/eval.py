@@ -85,7 +85,8 @@ def command(output: Output, models, policy, baseline, device, dtype, max_new_tok
             agent = _local_policy(output, source, dtype, device, config, jobs, max_new_tokens, temperature)
         settings = EvalSettings(batch_size=batch_size or 8, template=template, label=entry_label,
                                 enable_verification=config.prompt_config.enable_verification)
-        target = base_out / entry_label if several or not out_dir else base_out
+        chosen = out_dir is not None or from_config or "output_dir" in config.explicit_keys
+        target = base_out / entry_label if several or not chosen else base_out
         summaries.append(run_evaluation(output, agent, jobs, settings, target, overwrite))
     if several:
         report = build_report(summaries, baseline)

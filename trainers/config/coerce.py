@@ -12,25 +12,31 @@ import types
 import typing
 from typing import Any, Literal, Union
 
+from trainers.config import unknown_keys
 from trainers.config.errors import ConfigError, suggestion
 
 _NONE_TYPE = type(None)
 
 
 def to_dataclass(cls: type, data: Any, path: str = "") -> Any:
-    """Build `cls` from a mapping, checking every key and value type."""
+    """Build `cls` from a mapping, checking every key and value type (at the top level, every unknown key of the
+    whole tree is reported in one error)."""
     if isinstance(data, cls):
         return data
     if not isinstance(data, dict):
         where = path.rstrip(".") or "config"
         raise ConfigError(f"'{where}' must be a mapping, got {_describe(data)}")
+    if not path:
+        unknown = unknown_keys.collect(cls, data)
+        if unknown:
+            raise ConfigError(unknown_keys.message(unknown, cls))
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
     for key, raw in data.items():
         key = str(key)
         if key not in fields:
-            raise ConfigError(f"unknown config key '{path}{key}'{suggestion(key, fields)}")
+            raise ConfigError(unknown_keys.message([unknown_keys.UnknownKey(path, key, tuple(fields))], cls))
         values[key] = coerce(hints[key], raw, f"{path}{key}")
     try:
         return cls(**values)

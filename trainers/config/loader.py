@@ -15,6 +15,7 @@ import yaml
 
 from trainers.config.coerce import to_dataclass
 from trainers.config.errors import ConfigError, suggestion
+from trainers.config.published_keys import emit, machinery_warnings
 
 # The packaged configs ship as data of the CLI package (sftvsrl_cli/configs), beside this package.
 PACKAGED_CONFIGS = Path(__file__).resolve().parents[2] / "sftvsrl_cli" / "configs"
@@ -136,8 +137,10 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[tuple[str, Any]]) 
 
 
 def build_config(cls: type[T], data: dict[str, Any]) -> T:
-    """Type-check `data` against `cls`; run its `validate()` when it has one."""
+    """Type-check `data` against `cls`; run its `validate()` when it has one. The config's `explicit_keys`
+    holds the dotted keys `data` set (what the user wrote, as opposed to defaults)."""
     config = to_dataclass(cls, data)
+    config.explicit_keys = frozenset(_leaf_keys(data))
     validate = getattr(config, "validate", None)
     if callable(validate):
         validate()
@@ -151,14 +154,31 @@ def load_config(
     options: dict[str, Any] | None = None,
     base: dict[str, Any] | None = None,
 ) -> T:
-    """Defaults (+ `base`), then the YAML file, then explicit CLI options (dotted keys), then overrides."""
+    """Defaults (+ `base`), then the YAML file, then explicit CLI options (dotted keys), then overrides.
+
+    Published keys that only drove the published code's machinery get one warning line on stderr each when
+    set to a value that would have changed the published run (`published_keys`); the lines are kept in the
+    config's `config_warnings`."""
     data: dict[str, Any] = copy.deepcopy(base) if base else {}
     if config_file:
         data = _deep_merge(data, load_yaml(resolve_config_path(config_file)))
     if options:
         data = apply_overrides(data, [(k, v) for k, v in options.items() if v is not None])
     data = apply_overrides(data, parse_overrides(overrides))
-    return build_config(cls, data)
+    config = build_config(cls, data)
+    config.config_warnings = machinery_warnings(data)
+    emit(config.config_warnings)
+    return config
+
+
+def _leaf_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        keys.append(dotted)
+        if isinstance(value, dict):
+            keys.extend(_leaf_keys(value, dotted + "."))
+    return keys
 
 
 def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:

@@ -18,13 +18,23 @@ from envs.registry import DEFAULT_ENV_ID
 
 @dataclass
 class PromptConfig:
-    use_vision: bool = False
-    use_language: bool = True
+    use_vision: bool | None = None
+    """Published switch to the vision variant (GP-VL, V-IRL-VL); with use_language it sets
+    env_config.language_only (None: from env_config, text by default). Resolved to a bool by validate()."""
+    use_language: bool | None = None
+    """Published switch to the text variant; env_config.language_only = use_language, as published."""
     enable_verification: bool = True
-    prompt_vision: list[str] = field(default_factory=lambda: ["Q_GeneralPoint_EQN_VL"])
+    prompt_vision: list[str] | None = None
+    """Published prompt name of the vision variant (`Q_GeneralPoint_EQN_VL`, `Q_VIRL_VL`, ... see
+    trainers/config/published_keys.py); None: the environment's built-in template."""
     pattern_vision: list[str] = field(default_factory=lambda: ["formula"])
-    prompt_language: list[str] = field(default_factory=lambda: ["Q_GeneralPoint_EQN_L"])
+    prompt_language: list[str] | None = None
+    """Published prompt name of the text variant (`Q_GeneralPoint_EQN_L`, `Q_VIRL_L`, ...)."""
     pattern_language: list[str] = field(default_factory=lambda: ["formula"])
+    relocation: bool | None = None
+    """Published V-IRL key, read by nothing (env_config.relocation is the switch)."""
+    straight_line_length: int | None = None
+    """Published V-IRL key, read by nothing (env_config.straight_line_length is the setting)."""
     template_path: str | None = None
     """A prompt template file that replaces the built-in one (see the environment's prompt docs)."""
 
@@ -34,10 +44,18 @@ class GenerationConfig:
     temperature: float = 0.2
     max_new_tokens: int = 512
     max_tokens: int | None = None
-    """Published alias of max_new_tokens."""
+    """Published: 'not used' by local models (their answer length is max_new_tokens); the `max_tokens` of the
+    API evaluator's requests. validate() moves it to `request_max_tokens` and leaves None here."""
+    num_beams: int = 1
+    """Published, 'not used'."""
     thought_prob_coef: float = 0.5
     top_p: float = 1.0
     do_sample: bool = True
+
+    @property
+    def request_max_tokens(self) -> int | None:
+        """The published `max_tokens` (an API request's answer limit), or None when the config set none."""
+        return getattr(self, "_request_max_tokens", None)
 
 
 @dataclass
@@ -152,15 +170,59 @@ class ExperimentConfig:
     report_to: str | None = None
     run_name: str | None = None
     use_wandb: bool = False
-    save_ckpt: bool = False
+    save_ckpt: bool | None = None
+    """PPO checkpoints: false (as the published scripts set) keeps only the latest one, which --resume needs;
+    true or unset keeps one per `save_every` updates."""
+    order: bool = False
+    """Evaluation: episode i plays route i of the route file (published V-IRL visual OOD, `--order=True`)."""
+    rule: str | None = None
+    """Published V-IRL evaluation key ('use_plain_card'), read by nothing."""
+    API_KEY: str = field(default="", repr=False)
+    """Published API evaluator key; validate() moves it out of the dataclass (see `api_key`), so it is never
+    written with the config. Prefer `eval-api --api-key-env NAME`."""
+    API_URL: str | None = None
+    """Published API evaluator endpoint (`eval-api --base-url`)."""
     save_model: bool = False
     save_every: int = 1
     sft_config: SFTConfig = field(default_factory=SFTConfig)
 
     def validate(self) -> None:
+        from trainers.config.resolve import resolve_published_keys
+
         self.env_config = validate_env_config(self.env_config, "env_config")
         if self.eval_env_config is not None:
             self.eval_env_config = validate_env_config(self.eval_env_config, "eval_env_config")
+        resolve_published_keys(self)
+
+    @classmethod
+    def extra_unknown_keys(cls, data: dict[str, Any], section: str) -> list:
+        """Unknown keys of env_config / eval_env_config (checked against their environment's arguments)."""
+        from envs.registry import ENVIRONMENTS, config_class
+        from trainers.config.unknown_keys import UnknownKey, init_fields
+
+        found = []
+        for name in ("env_config", "eval_env_config"):
+            block = data.get(name)
+            if not isinstance(block, dict) or block.get("id", DEFAULT_ENV_ID) not in ENVIRONMENTS:
+                continue
+            names = tuple(init_fields(config_class(block.get("id", DEFAULT_ENV_ID))))
+            found += [UnknownKey(f"{section}{name}.", str(k), names) for k in block if k != "id" and str(k) not in names]
+        return found
+
+    @property
+    def language_only(self) -> bool:
+        """The text variant (GP-L, V-IRL-L) when True, the vision variant when False."""
+        return bool(self.env_config.get("language_only", True))
+
+    @property
+    def keep_every_checkpoint(self) -> bool:
+        """PPO: keep one checkpoint per `save_every` updates (False: only the latest, for --resume)."""
+        return self.save_ckpt is not False
+
+    @property
+    def api_key(self) -> str | None:
+        """The API key a config or `--API_KEY=` override gave (registered as a secret), or None."""
+        return getattr(self, "_api_key", None) or None
 
 
 def validate_env_config(env_config: dict[str, Any], path: str) -> dict[str, Any]:
