@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, str] = {
     "eval": "eval",
     "eval-api": "eval_api",
     "gen-data": "gen_data",
+    "plan": "plan",
     "ppo": "ppo",
     "recog": "recog",
     "report": "report",
