@@ -85,11 +85,12 @@ def save_checkpoint(output_dir: str | Path, update: int, *, engine, loaded, valu
     engine.save(staging)
     torch.save(rng_state(rank_state), staging / f"rng_rank{engine.rank}.pt")
     save_json_file(staging / f"episodes_rank{engine.rank}.json", worker_state)
+    with engine.full_weights():  # collective: ZeRO-3 gathers the shards; a no-op otherwise
+        if engine.rank == 0:
+            engine.module.backbone.save_pretrained(staging / "policy")
+            torch.save(value_head.state_dict(), staging / "value_head.pt")
     if engine.rank == 0:
-        backbone = engine.module.backbone
-        backbone.save_pretrained(staging / "policy")
         loaded.processor.save_pretrained(staging / "policy")
-        torch.save(value_head.state_dict(), staging / "value_head.pt")
         torch.save(scheduler.state_dict(), staging / "scheduler.pt")
         save_json_file(staging / "trainer_state.json", trainer_state, indent=2)
         (staging / "config.yaml").write_text(config_text, encoding="utf-8")

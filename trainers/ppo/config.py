@@ -27,8 +27,11 @@ class PPORunOptions:
     """Evaluate on the environment's ID and OOD splits every K updates (0: never)."""
     eval_episodes: int = 32
     deepspeed: str | None = None
-    """'zero2' or a DeepSpeed JSON config; None runs plain PyTorch in one process."""
+    """A packaged DeepSpeed config by name (zero2, zero2_offload, zero3, zero3_offload) or a JSON file; None runs
+    plain PyTorch in one process."""
     offload_optimizer: bool = False
+    gradient_checkpointing: bool | None = None
+    """Recompute activations in the update's backward pass; None: on for models over ~1B parameters."""
     resume: bool = False
     dtype: str | None = None
     generation_batch_size: int | None = None

@@ -24,7 +24,9 @@ from trainers.ppo.checkpoint import (latest_checkpoint, load_rank_state, load_tr
                                      save_checkpoint)
 from trainers.ppo.compute import ComputeLedger, parameter_count
 from trainers.ppo.config import PPOTrainConfig
-from trainers.ppo.engine import DeepSpeedTrainEngine, PlainEngine, deepspeed_config, launched_world_size
+from trainers.ppo.deepspeed_setup import offloads_optimizer
+from trainers.ppo.engine import (DeepSpeedTrainEngine, PlainEngine, apply_gradient_checkpointing, deepspeed_config,
+                                 launched_world_size, make_optimizer)
 from trainers.ppo.rollout import RolloutWorker
 from trainers.ppo.run_log import RunLog
 from trainers.ppo.safe_files import load_tensor_file
@@ -88,15 +90,18 @@ def build_learner(config: PPOTrainConfig, loaded, checkpoint: Path | None):
         value_head.load_state_dict(load_tensor_file(checkpoint / "value_head.pt"))
     policy = PolicyWithValue(loaded.model, value_head.to(dtype=next(loaded.model.parameters()).dtype),
                              x.ppo_config.value_grad_to_backbone)
-    opt_cfg = x.optimizer_config
-    groups = [{"params": list(policy.backbone.parameters())},
-              {"params": list(policy.value_head.parameters()), "lr": opt_cfg.value_head_lr or opt_cfg.init_lr}]
-    optimizer = torch.optim.Adam(groups, lr=opt_cfg.init_lr, eps=opt_cfg.eps, weight_decay=opt_cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=opt_cfg.lr_max_steps, eta_min=opt_cfg.end_lr)
-    max_grad_norm = x.ppo_config.max_grad_norm
+    apply_gradient_checkpointing(loaded.model, o.gradient_checkpointing)
+    opt_cfg, max_grad_norm, ds_config = x.optimizer_config, x.ppo_config.max_grad_norm, None
     if o.deepspeed:
         bf16 = next(loaded.model.parameters()).dtype == torch.bfloat16
-        ds_config = deepspeed_config(o.deepspeed, config.grad_accum, max_grad_norm, bf16, o.offload_optimizer)
+        ds_config = deepspeed_config(o.deepspeed, config.grad_accum, max_grad_norm, bf16, o.offload_optimizer,
+                                     launched_world_size(), parameter_count(policy))
+    groups = [{"params": list(policy.backbone.parameters())},
+              {"params": list(policy.value_head.parameters()), "lr": opt_cfg.value_head_lr or opt_cfg.init_lr}]
+    optimizer = make_optimizer(groups, lr=opt_cfg.init_lr, eps=opt_cfg.eps, weight_decay=opt_cfg.weight_decay,
+                               offload=ds_config is not None and offloads_optimizer(ds_config))
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=opt_cfg.lr_max_steps, eta_min=opt_cfg.end_lr)
+    if ds_config is not None:
         return policy, DeepSpeedTrainEngine(policy, optimizer, ds_config), scheduler
     return policy, PlainEngine(policy, optimizer, config.grad_accum, max_grad_norm), scheduler
 

@@ -19,23 +19,38 @@ DEEPSPEED_CONFIGS = Path(__file__).resolve().parents[2] / "sftvsrl_cli" / "confi
 
 
 def resolve_deepspeed_file(name: str | None) -> Path | None:
-    """A packaged DeepSpeed config name or a file; falls back to the file `accelerate launch` was given."""
+    """A packaged DeepSpeed config name or a file; falls back to the file `accelerate launch` was given.
+
+    A name that is not an existing file but names a packaged config (`zero2`, `zero2.json`, or the old
+    repository-relative `sftvsrl_cli/configs/deepspeed/zero2.json`) resolves to the package's copy, so the
+    packaged accelerate YAMLs work from any directory."""
     if name is None:
-        if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
-            env_file = os.environ.get("ACCELERATE_DEEPSPEED_CONFIG_FILE")
-            if env_file and env_file != "none":
-                return Path(env_file)
-            raise ValueError("accelerate was configured for DeepSpeed without a deepspeed_config_file; "
-                             "set one in the accelerate config or pass --deepspeed zero2|zero3")
-        return None
+        name = accelerate_deepspeed_file()
+        if name is None:
+            return None
     packaged = DEEPSPEED_CONFIGS / f"{name}.json"
     if packaged.is_file():
         return packaged
     path = Path(name).expanduser()
+    by_file_name = DEEPSPEED_CONFIGS / path.name
+    if not path.is_file() and path.suffix == ".json" and by_file_name.is_file() \
+            and (len(path.parts) == 1 or path.parent.parts[-2:] == ("configs", "deepspeed")):
+        return by_file_name
     if not path.is_file():
         choices = ", ".join(sorted(p.stem for p in DEEPSPEED_CONFIGS.glob("*.json")))
         raise FileNotFoundError(f"DeepSpeed config not found: {name} (packaged: {choices})")
     return path
+
+
+def accelerate_deepspeed_file() -> str | None:
+    """The deepspeed_config_file `accelerate launch` was given (None when it did not configure DeepSpeed)."""
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() != "true":
+        return None
+    env_file = os.environ.get("ACCELERATE_DEEPSPEED_CONFIG_FILE")
+    if env_file and env_file != "none":
+        return env_file
+    raise ValueError("accelerate was configured for DeepSpeed without a deepspeed_config_file; "
+                     "set one in the accelerate config or pass --deepspeed zero2|zero3")
 
 
 def _fill(value: Any, resolved: Any) -> Any:
