@@ -157,3 +157,92 @@ def test_unknown_model_folder_is_a_clear_error(tmp_path):
         load_model(str(tmp_path))
     with pytest.raises(FileNotFoundError, match="not found"):
         load_model("./no/such/folder")
+
+
+# -- attention implementation ----------------------------------------------------------------------------------
+
+class _FlashModel:
+    _supports_flash_attn, _supports_sdpa = True, True
+
+
+class _SdpaOnlyModel:  # Mllama's case: sdpa but no flash attention
+    _supports_flash_attn, _supports_sdpa = False, True
+
+
+class _EagerOnlyModel:
+    _supports_flash_attn, _supports_sdpa = False, False
+
+
+@pytest.mark.parametrize("flash_installed, model_class, device, dtype, expected", [
+    (True, _FlashModel, "cuda", torch.bfloat16, "flash_attention_2"),
+    (True, _FlashModel, "cuda", torch.float16, "flash_attention_2"),
+    (True, _FlashModel, "cuda", torch.float32, "sdpa"),
+    (True, _FlashModel, "cpu", torch.bfloat16, "sdpa"),
+    (False, _FlashModel, "cuda", torch.bfloat16, "sdpa"),
+    (True, _SdpaOnlyModel, "cuda", torch.bfloat16, "sdpa"),
+    (True, _EagerOnlyModel, "cuda", torch.bfloat16, "eager"),
+])
+def test_auto_attention_picks_the_best_available(monkeypatch, flash_installed, model_class, device, dtype, expected):
+    from trainers.models import attention
+
+    monkeypatch.setattr(attention, "flash_attn_installed", lambda: flash_installed)
+    assert attention.choose_attention("auto", model_class, device, dtype) == expected
+    assert attention.choose_attention(None, model_class, device, dtype) == expected
+
+
+@pytest.mark.parametrize("flash_installed, model_class, device, dtype, requested, why", [
+    (False, _FlashModel, "cuda", torch.bfloat16, "flash_attention_2", "flash_attn package is not installed"),
+    (True, _FlashModel, "cpu", torch.bfloat16, "flash_attention_2", "needs a CUDA device"),
+    (True, _FlashModel, "cuda", torch.float32, "flash_attention_2", "needs bf16 or fp16"),
+    (True, _SdpaOnlyModel, "cuda", torch.bfloat16, "flash_attention_2", "_SdpaOnlyModel does not support it"),
+    (True, _EagerOnlyModel, "cpu", torch.float32, "sdpa", "_EagerOnlyModel does not support it"),
+    (True, _FlashModel, "cpu", torch.float32, "flex", "unknown attention implementation 'flex'"),
+])
+def test_unavailable_attention_is_an_input_error(monkeypatch, flash_installed, model_class, device, dtype,
+                                                 requested, why):
+    from envs.errors import InputError
+    from trainers.models import attention
+
+    monkeypatch.setattr(attention, "flash_attn_installed", lambda: flash_installed)
+    with pytest.raises(InputError, match=why):
+        attention.choose_attention(requested, model_class, device, dtype)
+
+
+def test_loader_honours_the_attention_choice_and_the_block_preference(llama):
+    from trainers.models.attention import preferred_attention
+
+    assert llama.attn_implementation == llama.model.config._attn_implementation == "sdpa"  # auto on a CPU
+    with preferred_attention("eager"):
+        eager = load_model("tiny-llama", device="cpu")
+        assert load_model("tiny-llama", device="cpu", attn_implementation="sdpa").attn_implementation == "sdpa"
+    assert eager.attn_implementation == eager.model.config._attn_implementation == "eager"
+    assert load_model("tiny-llama", device="cpu").attn_implementation == "sdpa"  # the preference ended
+    ids = torch.tensor([[5, 17, 42, 99, 7, 3]])
+    with torch.no_grad():
+        assert torch.allclose(eager.model(input_ids=ids).logits, llama.model(input_ids=ids).logits, atol=1e-4)
+
+
+def _gp_l_records(folder: Path) -> Path:
+    from envs.general_points.config import GeneralPointsConfig
+    from envs.general_points.sft_data import GPDataSpec, generate_records
+    from envs.sft_records import write_records
+
+    write_records(generate_records(GPDataSpec(num=8, seed=0, env=GeneralPointsConfig()), None), folder, "llava")
+    return folder
+
+
+@pytest.mark.parametrize("command", ["sft", "ppo", "eval", "recog"])
+def test_every_model_command_refuses_flash_attention_without_flash_attn(command, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from sftvsrl_cli.main import cli
+    from trainers.models import attention
+
+    monkeypatch.setattr(attention, "flash_attn_installed", lambda: False)
+    extra = {"sft": ["--data", str(_gp_l_records(tmp_path / "data"))], "ppo": ["--task", "gp-l"],
+             "eval": ["--task", "gp-l"], "recog": ["--task", "gp-vl"]}[command]
+    result = CliRunner().invoke(cli, [command, "--model", "tiny-llama", "--out", str(tmp_path / "out"),
+                                      "--attn-implementation", "flash_attention_2", *extra])
+    assert "--attn-implementation" in CliRunner().invoke(cli, [command, "--help"]).output
+    assert result.exit_code == 2, result.output
+    assert "flash_attention_2 is not available: the flash_attn package is not installed" in result.output

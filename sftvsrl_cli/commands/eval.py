@@ -14,6 +14,7 @@ import click
 from sftvsrl_cli.aliases import UnifiedCommand
 from sftvsrl_cli.commands._evaluation import (eval_options, output_folder, render_summary, resolve_jobs,
                                                run_evaluation)
+from sftvsrl_cli.attention_option import attn_option
 from sftvsrl_cli.console import Output
 from sftvsrl_cli.options import OVERRIDE_CONTEXT, CommandError, friendly_errors
 
@@ -45,10 +46,12 @@ def parse_models(values: tuple[str, ...]) -> list[tuple[str, str]]:
 @click.option("--temperature", type=click.FloatRange(min=0.0), default=None,
               help="Sampling temperature (default 0, greedy, unless the config sets generation_config.temperature).")
 @click.option("--markdown", is_flag=True, help="Print the table as Markdown.")
+@attn_option
 @eval_options
 @click.pass_obj
 @friendly_errors
-def command(output: Output, models, policy, baseline, device, dtype, max_new_tokens, temperature, markdown, task,
+def command(output: Output, models, policy, baseline, device, dtype, max_new_tokens, temperature, markdown,
+            attn_implementation, task,
             split_text, num_traj, verify_iter, batch_size, out_dir, overwrite, label, routes_dir, ood_routes_dir,
             prompt_template, seed, json_,
             config_file, overrides) -> None:
@@ -82,7 +85,8 @@ def command(output: Output, models, policy, baseline, device, dtype, max_new_tok
         elif policy == "garbage":
             agent = GarbagePolicy()
         else:
-            agent = _local_policy(output, source, dtype, device, config, jobs, max_new_tokens, temperature)
+            agent = _local_policy(output, source, dtype, device, config, jobs, max_new_tokens, temperature,
+                                  attn_implementation)
         settings = EvalSettings(batch_size=batch_size or 8, template=template, label=entry_label,
                                 enable_verification=config.prompt_config.enable_verification)
         chosen = out_dir is not None or from_config or "output_dir" in config.explicit_keys
@@ -95,7 +99,7 @@ def command(output: Output, models, policy, baseline, device, dtype, max_new_tok
         render_summary(output, summaries[0], json_, f"eval {entries[0][0]} ({task})")
 
 
-def _local_policy(output, source, dtype, device, config, jobs, max_new_tokens, temperature):
+def _local_policy(output, source, dtype, device, config, jobs, max_new_tokens, temperature, attn_implementation=None):
     """Greedy unless --temperature or the config's own generation_config.temperature asks for sampling (the
     schema's training default 0.2 is not used); answer length --max-new-tokens, else the config's
     max_new_tokens, else 256 (`max_tokens` is 'not used', as published)."""
@@ -105,7 +109,7 @@ def _local_policy(output, source, dtype, device, config, jobs, max_new_tokens, t
     from trainers.models.loader import require_images_if_needed
 
     ensure_builtin_model(output, source)
-    loaded = load_model(str(source), dtype=dtype, device=device)
+    loaded = load_model(str(source), dtype=dtype, device=device, attn_implementation=attn_implementation)
     for job in jobs:
         require_images_if_needed(loaded, job.env_config, job.name)
     generation, explicit = config.generation_config, getattr(config, "explicit_keys", frozenset())

@@ -12,6 +12,7 @@ import click
 from trainers.config import load_config
 from trainers.config.schema import ExperimentConfig
 from sftvsrl_cli.aliases import UnifiedCommand
+from sftvsrl_cli.attention_option import attn_option
 from sftvsrl_cli.console import Output
 from sftvsrl_cli.run_folder import claim_output_dir
 from sftvsrl_cli.options import (OVERRIDE_CONTEXT, CommandError, config_options, friendly_errors, json_option,
@@ -67,6 +68,7 @@ def _format_update(record: dict) -> str:
               help="Continue from the latest complete checkpoint in --out; `--resume auto`: only if there is one.")
 @click.option("--overwrite", is_flag=True, help="Discard what the output folder holds and start over.")
 @click.option("--dtype", default=None, help="Model dtype (default bf16 on CUDA, fp32 on CPU).")
+@attn_option
 @click.option("--cpu-threads", type=click.IntRange(min=1), default=None,
               help="torch threads on a CPU (default: 1 for models under 100M parameters).")
 @click.option("--rollout-scoring", type=click.Choice(["generation", "forward"]), default="generation",
@@ -82,7 +84,8 @@ def _format_update(record: dict) -> str:
 @click.pass_obj
 @friendly_errors
 def command(output: Output, task, model, output_dir, eval_every, eval_episodes, deepspeed_config,
-            offload_optimizer, resume, overwrite, dtype, cpu_threads, rollout_scoring, prefix_cache, report_to, seed,
+            offload_optimizer, resume, overwrite, dtype, attn_implementation, cpu_threads, rollout_scoring, prefix_cache,
+            report_to, seed,
             json_, config_file, overrides) -> None:
     """Train a policy with PPO on multi-turn verifier episodes; logs one JSON line per update.
 
@@ -91,6 +94,7 @@ def command(output: Output, task, model, output_dir, eval_every, eval_episodes, 
     sftvsrl ppo -f gp/rl_gp_l --model_path=PATH --num_updates=20 --out runs/gp_l
     deepspeed --num_gpus 8 --no_local_rank --module sftvsrl_cli ppo -f gp/rl_gp_l --model_path=PATH --deepspeed zero2
     """
+    from trainers.models.attention import preferred_attention
     from trainers.ppo.config import PPORunOptions, PPOTrainConfig
     from sftvsrl_cli.stages import ppo_policy_init
 
@@ -131,7 +135,7 @@ def command(output: Output, task, model, output_dir, eval_every, eval_episodes, 
     config = PPOTrainConfig(experiment, run)
     rank0 = int(os.environ.get("RANK", "0")) == 0
     # Libraries (DeepSpeed's accelerator probe, ...) print to stdout; keep stdout for the result alone.
-    with contextlib.redirect_stdout(sys.stderr):
+    with contextlib.redirect_stdout(sys.stderr), preferred_attention(attn_implementation):
         source, init_flops = ppo_policy_init(output if rank0 else None, config)
         try:
             record = _train(output, config, source, init_flops, rank0, json_)

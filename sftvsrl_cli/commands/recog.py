@@ -16,6 +16,7 @@ import click
 
 from sftvsrl_cli.aliases import UnifiedCommand
 from sftvsrl_cli.commands._evaluation import eval_options, output_folder, resolve_jobs, run_evaluation
+from sftvsrl_cli.attention_option import attn_option
 from sftvsrl_cli.console import Output
 from sftvsrl_cli.options import OVERRIDE_CONTEXT, CommandError, friendly_errors
 
@@ -29,10 +30,12 @@ from sftvsrl_cli.options import OVERRIDE_CONTEXT, CommandError, friendly_errors
 @click.option("--device", default=None)
 @click.option("--dtype", default=None)
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=256, show_default=True)
+@attn_option
 @eval_options
 @click.pass_obj
 @friendly_errors
-def command(output: Output, model, policy, base_url, api_key_env, concurrency, device, dtype, max_new_tokens, task,
+def command(output: Output, model, policy, base_url, api_key_env, concurrency, device, dtype, max_new_tokens,
+            attn_implementation, task,
             split_text, num_traj, verify_iter, batch_size, out_dir, overwrite, label, routes_dir, ood_routes_dir,
             prompt_template, seed, json_,
             config_file, overrides) -> None:
@@ -77,7 +80,8 @@ def command(output: Output, model, policy, base_url, api_key_env, concurrency, d
         from sftvsrl_cli.stages import ensure_builtin_model
 
         ensure_builtin_model(output, model)
-        agent = LocalModelPolicy(load_model(model, dtype=dtype, device=device), max_new_tokens)
+        loaded = load_model(model, dtype=dtype, device=device, attn_implementation=attn_implementation)
+        agent = LocalModelPolicy(loaded, max_new_tokens)
     settings.label = label or (model or policy)
     default_out = Path("runs/recog") / "".join(c if c.isalnum() or c in "-_." else "_" for c in settings.label)
     out_dir = output_folder(out_dir, config, bool(config_file), default_out)

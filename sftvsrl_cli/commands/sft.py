@@ -11,6 +11,7 @@ import click
 from trainers.config import load_config
 from trainers.config.schema import ExperimentConfig
 from sftvsrl_cli.aliases import UnifiedCommand
+from sftvsrl_cli.attention_option import attn_option
 from sftvsrl_cli.console import Output
 from sftvsrl_cli.run_folder import claim_output_dir
 from sftvsrl_cli.stages import ensure_builtin_model
@@ -36,6 +37,7 @@ from sftvsrl_cli.options import OVERRIDE_CONTEXT, config_options, friendly_error
 @click.option("--deepspeed", default=None, help="zero2, zero3, zero3_offload or a DeepSpeed JSON file.")
 @click.option("--dtype", default=None, help="bf16 (CUDA default), fp16 or fp32 (CPU default).")
 @click.option("--gradient-checkpointing/--no-gradient-checkpointing", default=None)
+@attn_option
 @click.option("--max-length", type=click.IntRange(min=8), default=None, help="Truncate longer records (4096).")
 @click.option("--group-by-length", is_flag=True, default=None, help="Batch records of similar length together.")
 @click.option("--save-every", type=click.IntRange(min=1), default=None, help="Checkpoint every N steps.")
@@ -53,8 +55,9 @@ from sftvsrl_cli.options import OVERRIDE_CONTEXT, config_options, friendly_error
 @click.pass_obj
 @friendly_errors
 def command(output: Output, model, data, output_dir, resume, overwrite, local_rank, seed, json_, config_file, overrides,
-            lora_targets, **options) -> None:
+            lora_targets, attn_implementation, **options) -> None:
     """Fine-tune a model on SFT conversations; the loss covers assistant tokens only."""
+    from trainers.models.attention import preferred_attention
     from trainers.sft.train import train_sft
 
     output.json_mode = json_
@@ -74,6 +77,7 @@ def command(output: Output, model, data, output_dir, resume, overwrite, local_ra
         claim_output_dir(config.output_dir, "sft", resume=bool(resume), overwrite=overwrite)
     ensure_builtin_model(output, model_name)
     with contextlib.ExitStack() as stack:
+        stack.enter_context(preferred_attention(attn_implementation))
         bar = {}
 
         def on_start(info):

@@ -5,14 +5,20 @@ a string or a list of blocks `{"type": "image"}` / `{"type": "text", "text": ...
 HxWx3 uint8 numpy arrays) are given separately, one per image block, in order.
 
 - Text models see text only: image blocks are dropped, text blocks are joined, the images are ignored.
-- Image-text models (Mllama) get the image blocks rendered by their template (`<|image|>`) and the images
-  through their processor (`pixel_values`, `aspect_ratio_ids`, `aspect_ratio_mask`, `cross_attention_mask`).
+- Image-text models get the image blocks rendered by their own template (Mllama `<|image|>`, Qwen-VL
+  `<|vision_start|><|image_pad|><|vision_end|>`) and the images through their own processor; whatever it
+  returns besides the token ids is kept as the model's vision inputs (Mllama: `pixel_values`,
+  `aspect_ratio_ids`, `aspect_ratio_mask`, `cross_attention_mask`; Qwen-VL: `pixel_values`, `image_grid_thw`,
+  `mm_token_type_ids`). The token ids are the processor's (Qwen-VL expands each image placeholder to one
+  token per patch group); labels follow them. How each family's tensors batch: `trainers.models.families`.
 
 Functions:
 - `render_chat(loaded, messages, add_generation_prompt)`: the template text.
 - `encode_conversation(loaded, messages, images, add_generation_prompt=False, with_labels=False,
   max_length=None, skip_images=False)`: one example as 1-row tensors (`input_ids`, `attention_mask`, and with `with_labels`
   `labels`: the token ids of the assistant turns, each turn's end-of-turn token included, -100 elsewhere).
+  A `max_length` that would cut into the image tokens is a ValueError.
+- `vision_inputs(example)`: an encoded example's vision inputs (what the model takes besides the text).
 - `collate(loaded, examples, padding_side)`: pad examples into one batch (left for generation, right for
   training); image tensors are padded to the largest image count.
 - `prepare_batch(loaded, conversations, images, add_generation_prompt, padding_side)`: both, on `loaded.device`.
@@ -22,8 +28,10 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from trainers.models.families import PER_TOKEN_KEYS, _pad_seq, collate_vision, vision_inputs
+
 IGNORE_INDEX = -100
-_VISION_KEYS = ("pixel_values", "aspect_ratio_ids", "aspect_ratio_mask")
+__all__ = ["IGNORE_INDEX", "collate", "encode_conversation", "prepare_batch", "render_chat", "vision_inputs"]
 
 
 def text_only(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -52,7 +60,8 @@ def render_chat(loaded, messages: Sequence[dict[str, Any]], add_generation_promp
 
 
 def assistant_char_spans(loaded, messages: Sequence[dict[str, Any]], full_text: str) -> list[tuple[int, int]]:
-    """Character spans of the assistant turns in `full_text` (the rendered conversation)."""
+    """Character spans of the assistant turns in `full_text` (the rendered conversation), each up to and
+    including its end-of-turn token."""
     spans = []
     for index, message in enumerate(messages):
         if message["role"] != "assistant":
@@ -62,7 +71,8 @@ def assistant_char_spans(loaded, messages: Sequence[dict[str, Any]], full_text: 
         if not (full_text.startswith(prefix) and full_text.startswith(upto) and len(upto) > len(prefix)):
             raise ValueError("the model's chat template does not render conversations prefix by prefix; "
                              "assistant tokens cannot be located for the loss")
-        spans.append((len(prefix), len(upto)))
+        # Whitespace the template writes after the end-of-turn token (Qwen's "<|im_end|>\n") is never generated.
+        spans.append((len(prefix), len(upto.rstrip())))
     return spans
 
 
@@ -83,42 +93,64 @@ def encode_conversation(loaded, messages: Sequence[dict[str, Any]], images: Sequ
     text = render_chat(loaded, messages, add_generation_prompt)
     tokens = loaded.tokenizer(text, add_special_tokens=False, return_offsets_mapping=with_labels)
     input_ids = list(tokens["input_ids"])
+    labels = None
+    if with_labels:
+        spans = assistant_char_spans(loaded, messages, text)
+        labels = [tid if any(s <= start < e for s, e in spans) else IGNORE_INDEX
+                  for tid, (start, _) in zip(input_ids, tokens["offset_mapping"])]
     example: dict[str, Any] = {}
     wanted_images = count_image_blocks(messages) if loaded.is_vision and not skip_images else 0
     images = list(images or [])
     if wanted_images != len(images) and loaded.is_vision and not skip_images:
         raise ValueError(f"the conversation has {wanted_images} image block(s) but {len(images)} image(s) were given")
+    keep = len(input_ids)
     if wanted_images:
         features = loaded.processor(text=[text], images=[_pil_images(images)], add_special_tokens=False,
                                     return_tensors="pt")
-        if features["input_ids"][0].tolist() != input_ids:
-            raise ValueError("the processor and the tokenizer tokenize the chat text differently")
-        for key in (*_VISION_KEYS, "cross_attention_mask"):
-            if key in features:
-                example[key] = features[key]
-    if with_labels:
-        spans = assistant_char_spans(loaded, messages, text)
-        labels = [tid if any(s <= start < e for s, e in spans) else IGNORE_INDEX
-                  for tid, (start, _) in zip(input_ids, tokens["offset_mapping"])]
+        expanded = features["input_ids"][0].tolist()
+        labels, image_end = _align_labels(input_ids, expanded, labels)
+        input_ids = expanded
+        keep = image_end
+        example.update({k: v for k, v in features.items() if k not in ("input_ids", "attention_mask")})
+    if labels is not None:
         example["labels"] = torch.tensor(labels)
     example["input_ids"] = torch.tensor(input_ids)
     if max_length is not None and len(input_ids) > max_length:
-        example["input_ids"] = example["input_ids"][:max_length]
-        if "labels" in example:
-            example["labels"] = example["labels"][:max_length]
-        if "cross_attention_mask" in example:
-            example["cross_attention_mask"] = example["cross_attention_mask"][:, :max_length]
+        if max_length < keep:
+            raise ValueError(f"max_length {max_length} cuts into the image tokens (they end at token {keep}); "
+                             "raise max_length")
+        _truncate(example, max_length)
     return example
 
 
-def _pad_seq(tensor, length: int, value, left: bool, dim: int = 0):
-    import torch.nn.functional as F
+def _align_labels(text_ids: list[int], expanded: list[int], labels: list[int] | None) -> tuple[list[int] | None, int]:
+    """Labels for the processor's token ids, which may expand each image placeholder into many tokens
+    (Qwen-VL, Gemma 3), and where the image tokens end. The sequences agree outside one middle stretch
+    holding the images; it must carry no label (images sit in user turns)."""
+    prefix = 0
+    while prefix < min(len(text_ids), len(expanded)) and text_ids[prefix] == expanded[prefix]:
+        prefix += 1
+    suffix = 0
+    while (suffix < min(len(text_ids), len(expanded)) - prefix
+           and text_ids[-1 - suffix] == expanded[-1 - suffix]):
+        suffix += 1
+    if prefix == len(text_ids) == len(expanded):
+        return labels, 0
+    middle = slice(prefix, len(text_ids) - suffix)
+    if labels is not None and any(label != IGNORE_INDEX for label in labels[middle]):
+        raise ValueError("the processor tokenizes the assistant text differently from the tokenizer")
+    if labels is not None:
+        labels = labels[:prefix] + [IGNORE_INDEX] * (len(expanded) - prefix - suffix) + labels[len(labels) - suffix:]
+    return labels, len(expanded) - suffix
 
-    missing = length - tensor.shape[dim]
-    if missing == 0:
-        return tensor
-    pad = [0, 0] * (tensor.dim() - 1 - dim) + ([missing, 0] if left else [0, missing])
-    return F.pad(tensor, pad, value=value)
+
+def _truncate(example: dict[str, Any], max_length: int) -> None:
+    for key in ("input_ids", "labels"):
+        if key in example:
+            example[key] = example[key][:max_length]
+    for key in PER_TOKEN_KEYS:
+        if key in example:
+            example[key] = example[key][:, :max_length]
 
 
 def collate(loaded, examples: Sequence[dict[str, Any]], padding_side: str = "right") -> dict[str, Any]:
@@ -134,36 +166,8 @@ def collate(loaded, examples: Sequence[dict[str, Any]], padding_side: str = "rig
     }
     if any("labels" in e for e in examples):
         batch["labels"] = torch.stack([_pad_seq(e["labels"], length, IGNORE_INDEX, left) for e in examples])
-    with_images = [e for e in examples if "pixel_values" in e]
-    if with_images:
-        batch.update(_collate_images(examples, with_images[0], length, left))
+    batch.update(collate_vision(loaded.family, list(examples), length, left))
     return batch
-
-
-def _collate_images(examples, reference, length: int, left: bool) -> dict[str, Any]:
-    """Stack Mllama image tensors; examples without images get zero images that no token attends to."""
-    import torch
-
-    max_images = max(e["pixel_values"].shape[1] for e in examples if "pixel_values" in e)
-    stacked: dict[str, list] = {key: [] for key in (*_VISION_KEYS, "cross_attention_mask")}
-    for e in examples:
-        for key in _VISION_KEYS:
-            value = e.get(key)
-            if value is None:
-                shape = (1, max_images, *reference[key].shape[2:])
-                value = torch.zeros(shape, dtype=reference[key].dtype)
-                if key == "aspect_ratio_ids":
-                    value = torch.ones(shape, dtype=reference[key].dtype)
-                if key == "aspect_ratio_mask":
-                    value[..., 0] = 1
-            stacked[key].append(_pad_seq(value[0], max_images, 0, left=False))
-        mask = e.get("cross_attention_mask")
-        if mask is None:
-            tiles = reference["cross_attention_mask"].shape[-1]
-            mask = torch.zeros((1, e["input_ids"].shape[0], max_images, tiles), dtype=torch.long)
-        mask = _pad_seq(mask[0], max_images, 0, left=False, dim=1)
-        stacked["cross_attention_mask"].append(_pad_seq(mask, length, 0, left))
-    return {key: torch.stack(values) for key, values in stacked.items()}
 
 
 def prepare_batch(loaded, conversations: Sequence[Sequence[dict[str, Any]]], images: Sequence[Sequence[Any]] | None,

@@ -1,22 +1,27 @@
 """`load_model`: one loader for every command, for any HF causal LM or image-text model, or a built-in one.
 
-`load_model(name_or_path, *, dtype=None, device=None, for_training=False) -> LoadedModel`
+`load_model(name_or_path, *, dtype=None, device=None, for_training=False, attn_implementation=None) -> LoadedModel`
 
 - `name_or_path`: a built-in name (`tiny-llama`, `tiny-mllama`; built and cached on first use, see
   `trainers.models.builtin`), a local folder in HF layout, or a hub id (downloaded by transformers).
 - The kind is read from the config: a model type that `AutoModelForImageTextToText` knows (Mllama / Llama-3.2-
-  Vision, ...) loads with it and its `AutoProcessor`; anything else loads with `AutoModelForCausalLM` and its
-  `AutoTokenizer`.
+  Vision, Qwen2.5-VL, Qwen3-VL, ...) loads with it and its processor (`trainers.models.families.load_processor`);
+  anything else loads with `AutoModelForCausalLM` and its `AutoTokenizer`.
 - `dtype`: None picks bf16 on CUDA (fp16 where bf16 is unsupported) and fp32 on CPU; otherwise "bf16",
   "bfloat16", "fp16", "float16", "fp32", "float32", "auto" or a `torch.dtype`.
 - `device`: None picks "cuda" when available, else "cpu"; with `for_training=True` and no device the model
   stays on the CPU for the trainer (accelerate / DeepSpeed) to place.
 - `for_training`: the model is returned in train mode (eval mode otherwise, with gradients still enabled so
   a caller can train it anyway).
+- `attn_implementation`: "auto", "sdpa", "flash_attention_2" or "eager"; None: the block's
+  `preferred_attention` choice, else "auto" (flash_attention_2 where flash_attn, CUDA and half precision
+  allow and the model supports it, else sdpa, else eager; see `trainers.models.attention`). A choice that
+  cannot run here is an `InputError`.
 
 `LoadedModel` fields: `model`, `processor` (the processor of an image-text model, the tokenizer of a text
 model), `tokenizer` (always the tokenizer; a pad token is guaranteed), `is_vision`, `device` (a
-`torch.device`), `name` (what was asked for) and `path` (the folder or hub id it was loaded from).
+`torch.device`), `name` (what was asked for), `path` (the folder or hub id it was loaded from),
+`attn_implementation` (the one it was loaded with) and `family` (`trainers.models.families.Family`).
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from envs.errors import InputError, ModelLoadError
+from trainers.models.attention import choose_attention
 from trainers.models.builtin import BUILTIN_MODELS, ensure_builtin
+from trainers.models.families import Family, family_of, load_processor
 
 _DTYPE_NAMES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
                 "half": "float16", "fp32": "float32", "float32": "float32", "float": "float32"}
@@ -42,10 +49,16 @@ class LoadedModel:
     device: Any
     name: str
     path: str
+    attn_implementation: str | None = None
 
     @property
     def pad_token_id(self) -> int:
         return self.tokenizer.pad_token_id
+
+    @property
+    def family(self) -> Family:
+        """How this model's image tensors batch (`trainers.models.families`)."""
+        return family_of(getattr(getattr(self.model, "config", None), "model_type", ""))
 
 
 def resolve_dtype(dtype: Any, device: Any):
@@ -127,9 +140,10 @@ def is_image_text_config(config: Any) -> bool:
 
 
 def load_model(name_or_path: str, *, dtype: Any = None, device: str | None = None,
-               for_training: bool = False) -> LoadedModel:
+               for_training: bool = False, attn_implementation: str | None = None) -> LoadedModel:
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer
+    from transformers.models.auto.auto_factory import _get_model_class
 
     from transformers.utils import logging as hf_logging
 
@@ -141,11 +155,14 @@ def load_model(name_or_path: str, *, dtype: Any = None, device: str | None = Non
     target = check_device(device if device is not None else ("cpu" if for_training else default_device()))
     torch_dtype = resolve_dtype(dtype, target)
     model_class = AutoModelForImageTextToText if is_vision else AutoModelForCausalLM
+    with _load_errors(source, "config.json"):
+        concrete_class = _get_model_class(config, model_class._model_mapping)
+    attention = _attention(attn_implementation, concrete_class, config, target, torch_dtype, for_training)
     with _load_errors(source, "weights"):
-        model = model_class.from_pretrained(source, dtype=torch_dtype)
+        model = model_class.from_pretrained(source, dtype=torch_dtype, attn_implementation=attention)
     with _load_errors(source, "tokenizer"):
         if is_vision:
-            processor = AutoProcessor.from_pretrained(source)
+            processor = load_processor(source, config.model_type)
             tokenizer = processor.tokenizer
         else:
             processor = tokenizer = AutoTokenizer.from_pretrained(source)
@@ -155,7 +172,21 @@ def load_model(name_or_path: str, *, dtype: Any = None, device: str | None = Non
         raise ModelLoadError(f"model {name_or_path!r} has no chat template; use an instruct/chat checkpoint")
     model.to(target)
     model.train(for_training)
-    return LoadedModel(model, processor, tokenizer, is_vision, target, str(name_or_path), source)
+    return LoadedModel(model, processor, tokenizer, is_vision, target, str(name_or_path), source, attention)
+
+
+def _attention(requested: str | None, model_class: Any, config: Any, target: Any, dtype: Any, for_training: bool) -> str:
+    """The attention implementation (`trainers.models.attention.choose_attention`) for the concrete model class.
+    A model loaded for training on the CPU is placed by its trainer: the choice is for where it will run, and
+    trainers run under mixed precision there (bf16 autocast), so fp32 weights do not rule flash attention out."""
+    import torch
+
+    run_on = torch.device(default_device()) if for_training and target.type == "cpu" else target
+    if dtype == "auto":
+        dtype = getattr(config, "dtype", None) or torch.float32
+    if for_training and run_on.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return choose_attention(requested, model_class, run_on, dtype)
 
 
 def _load_failures() -> tuple[type[BaseException], ...]:
