@@ -49,11 +49,11 @@ def _qwen_processor(tokenizer, processor_class, patch_size: int = 14, max_pixels
     """`processor_class` for images only (its video processor needs torchvision, which the tests go without)."""
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-    from trainers.models.families import _image_only
+    from trainers.models.families import image_only_processor
 
     image_processor = Qwen2VLImageProcessorPil(min_pixels=(2 * patch_size) ** 2, max_pixels=max_pixels,
                                                patch_size=patch_size)
-    return _image_only(processor_class)(image_processor=image_processor, tokenizer=tokenizer,
+    return image_only_processor(processor_class)(image_processor=image_processor, tokenizer=tokenizer,
                                         chat_template=QWEN_CHAT_TEMPLATE)
 
 

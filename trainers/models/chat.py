@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from trainers.models.families import PER_TOKEN_KEYS, _pad_seq, collate_vision, vision_inputs
+from trainers.models.families import PER_TOKEN_KEYS, collate_vision, pad_seq, vision_inputs
 
 IGNORE_INDEX = -100
 __all__ = ["IGNORE_INDEX", "collate", "encode_conversation", "prepare_batch", "render_chat", "vision_inputs"]
@@ -160,12 +160,12 @@ def collate(loaded, examples: Sequence[dict[str, Any]], padding_side: str = "rig
     left = padding_side == "left"
     length = max(e["input_ids"].shape[0] for e in examples)
     batch: dict[str, Any] = {
-        "input_ids": torch.stack([_pad_seq(e["input_ids"], length, loaded.pad_token_id, left) for e in examples]),
+        "input_ids": torch.stack([pad_seq(e["input_ids"], length, loaded.pad_token_id, left) for e in examples]),
         "attention_mask": torch.stack(
-            [_pad_seq(torch.ones_like(e["input_ids"]), length, 0, left) for e in examples]),
+            [pad_seq(torch.ones_like(e["input_ids"]), length, 0, left) for e in examples]),
     }
     if any("labels" in e for e in examples):
-        batch["labels"] = torch.stack([_pad_seq(e["labels"], length, IGNORE_INDEX, left) for e in examples])
+        batch["labels"] = torch.stack([pad_seq(e["labels"], length, IGNORE_INDEX, left) for e in examples])
     batch.update(collate_vision(loaded.family, list(examples), length, left))
     return batch
 

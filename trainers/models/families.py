@@ -56,7 +56,7 @@ def vision_inputs(example: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in example.items() if key not in TEXT_KEYS}
 
 
-def _image_only(base: type) -> type:
+def image_only_processor(base: type) -> type:
     """`base` (a processor taking image, tokenizer and video processors) without its video processor."""
 
     def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
@@ -76,7 +76,7 @@ def load_processor(source: str, model_type: str):
     base = getattr(transformers, name, None) if isinstance(name, str) else None
     takes_video = base is not None and "video_processor" in inspect.signature(base.__init__).parameters
     if takes_video and importlib.util.find_spec("torchvision") is None:
-        return _image_only(base).from_pretrained(source)
+        return image_only_processor(base).from_pretrained(source)
     return AutoProcessor.from_pretrained(source)
 
 
@@ -90,7 +90,7 @@ def collate_vision(family: Family, examples: list[dict[str, Any]], length: int, 
     return _collate_concat(examples, with_images[0], length, left)
 
 
-def _pad_seq(tensor, length: int, value, left: bool, dim: int = 0):
+def pad_seq(tensor, length: int, value, left: bool, dim: int = 0):
     import torch.nn.functional as F
 
     missing = length - tensor.shape[dim]
@@ -111,7 +111,7 @@ def _collate_concat(examples, reference, length: int, left: bool) -> dict[str, A
         if key in PER_TOKEN_KEYS:
             rows = [e[key][0] if key in e else torch.zeros(e["input_ids"].shape[0], dtype=reference[key].dtype)
                     for e in examples]
-            batch[key] = torch.stack([_pad_seq(row, length, 0, left) for row in rows])
+            batch[key] = torch.stack([pad_seq(row, length, 0, left) for row in rows])
         else:
             batch[key] = torch.cat([e[key] for e in examples if key in e])
     return batch
@@ -134,11 +134,11 @@ def _collate_stacked(examples, reference, length: int, left: bool) -> dict[str, 
                     value = torch.ones(shape, dtype=reference[key].dtype)
                 if key == "aspect_ratio_mask":
                     value[..., 0] = 1
-            stacked[key].append(_pad_seq(value[0], max_images, 0, left=False))
+            stacked[key].append(pad_seq(value[0], max_images, 0, left=False))
         mask = e.get("cross_attention_mask")
         if mask is None:
             tiles = reference["cross_attention_mask"].shape[-1]
             mask = torch.zeros((1, e["input_ids"].shape[0], max_images, tiles), dtype=torch.long)
-        mask = _pad_seq(mask[0], max_images, 0, left=False, dim=1)
-        stacked["cross_attention_mask"].append(_pad_seq(mask, length, 0, left))
+        mask = pad_seq(mask[0], max_images, 0, left=False, dim=1)
+        stacked["cross_attention_mask"].append(pad_seq(mask, length, 0, left))
     return {key: torch.stack(values) for key, values in stacked.items()}
