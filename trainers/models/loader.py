@@ -175,7 +175,8 @@ def load_model(name_or_path: str, *, dtype: Any = None, device: str | None = Non
     return LoadedModel(model, processor, tokenizer, is_vision, target, str(name_or_path), source, attention)
 
 
-def _attention(requested: str | None, model_class: Any, config: Any, target: Any, dtype: Any, for_training: bool) -> str:
+def _attention(requested: str | None, model_class: Any, config: Any, target: Any, dtype: Any,
+               for_training: bool) -> str:
     """The attention implementation (`trainers.models.attention.choose_attention`) for the concrete model class.
     A model loaded for training on the CPU is placed by its trainer: the choice is for where it will run, and
     trainers run under mixed precision there (bf16 autocast), so fp32 weights do not rule flash attention out."""
@@ -184,6 +185,7 @@ def _attention(requested: str | None, model_class: Any, config: Any, target: Any
     run_on = torch.device(default_device()) if for_training and target.type == "cpu" else target
     if dtype == "auto":
         dtype = getattr(config, "dtype", None) or torch.float32
+        dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     if for_training and run_on.type == "cuda":
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return choose_attention(requested, model_class, run_on, dtype)
