@@ -53,6 +53,24 @@ def test_offload_uses_deepspeed_cpu_adam():
     assert type(plain) is torch.optim.Adam and isinstance(offloaded, DeepSpeedCPUAdam)
 
 
+def test_gradient_checkpointing_on_by_default_only_for_big_models(monkeypatch):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    import trainers.ppo.engine as engine
+
+    def small():
+        return LlamaForCausalLM(LlamaConfig(vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                            num_attention_heads=2))
+
+    model = small()
+    assert engine.apply_gradient_checkpointing(model, None) is False and not model.is_gradient_checkpointing
+    assert engine.apply_gradient_checkpointing(model, True) is True and model.is_gradient_checkpointing
+    monkeypatch.setattr(engine, "GRADIENT_CHECKPOINTING_ABOVE", 1000)  # as if the model were over ~1B
+    bigger = small()
+    assert engine.apply_gradient_checkpointing(bigger, None) is True and bigger.is_gradient_checkpointing
+    assert engine.apply_gradient_checkpointing(small(), False) is False
+
+
 def test_bad_choices_are_input_errors(tmp_path):
     from envs.errors import InputError
 
@@ -106,8 +124,10 @@ def _check_update(out: Path) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
-@pytest.mark.parametrize("deepspeed, extra", [("zero2", ()), ("zero2", ("--offload-optimizer", "--gradient-checkpointing"))],
-                         ids=["zero2", "zero2-offload-gc"])
+@pytest.mark.parametrize("deepspeed, extra", [
+    ("zero2", ()),
+    ("zero2", ("--offload-optimizer", "--gradient-checkpointing", "--ppo_config.critic_warmup_epochs=2")),
+], ids=["zero2", "zero2-offload-gc-warmup"])
 def test_two_rank_zero2_update(tmp_path, deepspeed, extra):
     out = tmp_path / "run"
     result = _two_ranks(out, deepspeed, *extra)
@@ -115,19 +135,23 @@ def test_two_rank_zero2_update(tmp_path, deepspeed, extra):
     checkpoint = _check_update(out)
     ranks = [torch.load(checkpoint / f"rng_rank{r}.pt", weights_only=True) for r in (0, 1)]
     assert ranks[0]["param_checksum"] == ranks[1]["param_checksum"]
+    if "--ppo_config.critic_warmup_epochs=2" in extra:
+        assert read_log(out / "log.jsonl")[0]["critic_warmup_loss"] is not None
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize("deepspeed", ["zero3", "zero3_offload"])
 def test_two_rank_zero3_update(tmp_path, deepspeed):
-    """ZeRO-3 shards the weights: generation stays in step across ranks and the checkpoint holds them whole."""
+    """ZeRO-3 shards the weights: generation stays in step across ranks, the critic warm-up writes the gathered
+    value head back, and the checkpoint holds the weights whole."""
     from transformers import AutoModelForCausalLM
 
     out = tmp_path / "run"
-    result = _two_ranks(out, deepspeed)
+    result = _two_ranks(out, deepspeed, "--ppo_config.critic_warmup_epochs=2")
     assert result.returncode == 0, result.stderr[-4000:]
     checkpoint = _check_update(out)
+    assert read_log(out / "log.jsonl")[0]["critic_warmup_loss"] is not None
     saved = AutoModelForCausalLM.from_pretrained(checkpoint / "policy")
     embedding = saved.get_input_embeddings().weight
     assert embedding.shape[1] == 256 and embedding.abs().sum() > 0

@@ -20,7 +20,6 @@ from trainers.memory_plan import GIB, Layout, ModelShape, plan
 
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(GiB|GB|MiB|MB|TiB|TB)?\s*$", re.IGNORECASE)
 _UNITS = {"gib": GIB, "gb": 10**9, "mib": 1024**2, "mb": 10**6, "tib": 1024**4, "tb": 10**12, None: GIB}
-GRADIENT_CHECKPOINTING_ABOVE = 1_000_000_000  # as `sftvsrl ppo` decides by default
 
 
 def parse_size(text: str) -> int:
@@ -115,7 +114,9 @@ def command(output: Output, kind, model, world_size, zero_stage, offload_optimiz
     if offload_optimizer and zero_stage == 0:
         raise CommandError("--offload-optimizer needs --zero 1, 2 or 3")
     shape = model_shape(model)
-    if gradient_checkpointing is None:
+    if gradient_checkpointing is None:  # as `sftvsrl ppo` decides by default
+        from trainers.ppo.engine import GRADIENT_CHECKPOINTING_ABOVE
+
         gradient_checkpointing = shape.parameters > GRADIENT_CHECKPOINTING_ABOVE
     layout = Layout(kind=kind, world_size=world_size, zero_stage=zero_stage, offload_optimizer=offload_optimizer,
                     batch_size=batch_size, max_length=max_length, gradient_checkpointing=gradient_checkpointing,

@@ -66,6 +66,12 @@ class PlainEngine:
     def full_weights(self) -> contextlib.AbstractContextManager:
         return contextlib.nullcontext()
 
+    def value_head_copy(self) -> torch.nn.Module:
+        return standalone_copy(self.module.value_head)
+
+    def load_value_head(self, state: dict[str, torch.Tensor]) -> None:
+        self.module.value_head.load_state_dict(state)
+
     def save(self, folder: Path) -> None:
         torch.save(self.optimizer.state_dict(), folder / "optimizer.pt")
 
@@ -134,6 +140,30 @@ class DeepSpeedTrainEngine:
 
         return deepspeed.zero.GatheredParameters(list(self.module.parameters()), modifier_rank=None)
 
+    def value_head_copy(self) -> torch.nn.Module:
+        """The value head as a plain module, outside the engine: trained on its own (the critic warm-up), its
+        backward passes never reach DeepSpeed's gradient hooks. Collective under ZeRO-3."""
+        head = self.module.value_head
+        with self._gathered(head, modifier_rank=None):
+            return standalone_copy(head)
+
+    def load_value_head(self, state: dict[str, torch.Tensor]) -> None:
+        """Write `state` (the same on every rank) into the engine's value head and its fp32 master copy.
+        Only before the first optimizer step: the master weights are refreshed from the bf16 ones."""
+        head = self.module.value_head
+        with self._gathered(head, modifier_rank=0), torch.no_grad():
+            head.load_state_dict(state)
+        refresh = getattr(self.engine.optimizer, "refresh_fp32_params", None)
+        if refresh is not None:
+            refresh()
+
+    def _gathered(self, module: torch.nn.Module, modifier_rank: int | None) -> contextlib.AbstractContextManager:
+        if self.zero_stage != 3:
+            return contextlib.nullcontext()
+        import deepspeed
+
+        return deepspeed.zero.GatheredParameters(list(module.parameters()), modifier_rank=modifier_rank)
+
     def save(self, folder: Path) -> None:
         self.engine.save_checkpoint(str(folder / "deepspeed"), tag="state", save_latest=False)
 
@@ -159,3 +189,16 @@ def apply_gradient_checkpointing(model: torch.nn.Module, wanted: bool | None) ->
                              "pass --no-gradient-checkpointing")
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return bool(wanted)
+
+
+def standalone_copy(head: torch.nn.Module) -> torch.nn.Module:
+    """A copy of the value head with new parameters (no hook of any engine), drawing no random numbers."""
+    from trainers.ppo.value_head import ValueHead
+
+    state = {key: value.detach().clone() for key, value in head.state_dict().items()}
+    first = state["net.0.weight"]
+    with torch.random.fork_rng(devices=[]), torch.device("meta"):
+        copy = ValueHead(first.shape[1])
+    copy = copy.to_empty(device=first.device).to(first.dtype)
+    copy.load_state_dict(state)
+    return copy

@@ -76,7 +76,7 @@ def critic_warmup(engine, storage: RolloutStorage, epochs: int, mini_batch_size:
     if epochs <= 0:
         return None
     policy = engine.module
-    head = policy.value_head
+    head = engine.value_head_copy()  # trained outside the engine, written back below
     flat = list(range(storage.rounds * storage.num_envs))
     with torch.no_grad():
         features = torch.cat([policy.last_prompt_hidden(storage.gather(flat[i:i + 16])["transitions"], pad_id)
@@ -95,4 +95,5 @@ def critic_warmup(engine, storage: RolloutStorage, epochs: int, mini_batch_size:
                 parameter.grad = engine.all_reduce_mean(parameter.grad.cpu()).to(parameter.grad)
             optimizer.step()
             losses.append(loss.item())
+    engine.load_value_head(head.state_dict())
     return sum(losses) / len(losses)
