@@ -1,6 +1,7 @@
-"""Image-text families beyond Mllama: a tiny random Qwen2.5-VL (and Qwen3-VL) built locally loads through the
-normal loader, encodes GP-VL records through its own processor and chat template with assistant-only labels,
-batches and generates like one-at-a-time, trains with SFT and runs a PPO update on GP-VL."""
+"""Image-text families beyond Mllama: tiny random Qwen2.5-VL, Qwen3-VL and Gemma 3 models built locally load
+through the normal loader and encode GP-VL records through their own processor and chat template with
+assistant-only labels; mixed batches give each row its own logits; Qwen2.5-VL also generates in batches like
+one at a time, trains with SFT and (once the rollout keeps its vision inputs) runs a PPO update on GP-VL."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from envs.general_points.config import GeneralPointsConfig
 from envs.general_points.sft_data import GPDataSpec, generate_records
 from envs.sft_records import write_records
 from sftvsrl_cli.main import cli
-from tests.helpers.tiny_vlm import build_tiny_qwen2_5_vl, build_tiny_qwen3_vl
+from tests.helpers.tiny_vlm import build_tiny_gemma3, build_tiny_qwen2_5_vl, build_tiny_qwen3_vl
 from tests.ppo_helpers import TINY_RUN
 from trainers.config.schema import SFTConfig
 from trainers.models import collate, encode_conversation, generate_batch, load_model
@@ -23,7 +24,10 @@ from trainers.models.chat import IGNORE_INDEX
 from trainers.sft.data import load_sft_data
 from trainers.sft.train import train_sft
 
-BUILDERS = {"qwen2_5_vl": build_tiny_qwen2_5_vl, "qwen3_vl": build_tiny_qwen3_vl}
+BUILDERS = {"qwen2_5_vl": build_tiny_qwen2_5_vl, "qwen3_vl": build_tiny_qwen3_vl, "gemma3": build_tiny_gemma3}
+# The image token the processor expands the placeholder into, and the end-of-turn text, per family.
+IMAGE_TOKEN = {"qwen2_5_vl": "<|image_pad|>", "qwen3_vl": "<|image_pad|>", "gemma3": "<image_soft_token>"}
+END_OF_TURN = {"qwen2_5_vl": "<|im_end|>", "qwen3_vl": "<|im_end|>", "gemma3": "<end_of_turn>"}
 
 
 @pytest.fixture(scope="module")
@@ -40,17 +44,17 @@ def gp_vl(tmp_path_factory) -> Path:
     return folder
 
 
-def _image_tokens(loaded) -> int:
-    return loaded.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+def _image_token_id(loaded, family: str = "qwen2_5_vl") -> int:
+    return loaded.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN[family])
 
 
 @pytest.mark.parametrize("family", list(BUILDERS))
 def test_loads_through_the_normal_loader(folders, family):
     loaded = load_model(str(folders[family]), device="cpu")
     assert loaded.is_vision and loaded.family.name == family and loaded.family.layout == "concat"
-    assert type(loaded.model).__name__.startswith(("Qwen2_5_VL", "Qwen3VL"))
+    assert type(loaded.model).__name__.startswith(("Qwen2_5_VL", "Qwen3VL", "Gemma3"))
     assert loaded.attn_implementation == "sdpa" == loaded.model.config._attn_implementation
-    assert type(loaded.processor).__name__ in ("Qwen2_5_VLProcessor", "Qwen3VLProcessor")
+    assert type(loaded.processor).__name__ in ("Qwen2_5_VLProcessor", "Qwen3VLProcessor", "Gemma3Processor")
     assert loaded.pad_token_id is not None
 
 
@@ -63,18 +67,22 @@ def test_gp_vl_record_encodes_with_its_image_and_assistant_only_labels(folders, 
     with Image.open(record.images[0]) as image:
         encoded = encode_conversation(loaded, record.messages, [image.convert("RGB")], with_labels=True)
     ids, labels = encoded["input_ids"], encoded["labels"]
-    assert ids.shape == labels.shape == encoded["mm_token_type_ids"][0].shape
-    # The processor expanded the one <|image_pad|> of the template to one token per 2 x 2 patch group.
-    grid = encoded["image_grid_thw"][0]
-    image_tokens = int((ids == _image_tokens(loaded)).sum())
-    assert image_tokens == int(grid.prod()) // 4 > 1
-    assert encoded["pixel_values"].shape[0] == int(grid.prod())
-    assert bool((encoded["mm_token_type_ids"][0] == 1).sum() == image_tokens)
+    image_tokens = int((ids == _image_token_id(loaded, family)).sum())
+    if family == "gemma3":  # the start-of-image token becomes the image sequence (4 tokens for this tower)
+        assert image_tokens == 4 and tuple(encoded["pixel_values"].shape) == (1, 3, 56, 56)
+        assert ids.shape == encoded["token_type_ids"][0].shape
+    else:  # the one <|image_pad|> of the template becomes one token per 2 x 2 patch group
+        grid = encoded["image_grid_thw"][0]
+        assert image_tokens == int(grid.prod()) // 4 > 1
+        assert encoded["pixel_values"].shape[0] == int(grid.prod())
+        assert ids.shape == encoded["mm_token_type_ids"][0].shape
+        assert int((encoded["mm_token_type_ids"][0] == 1).sum()) == image_tokens
     # Labels: -100 everywhere except the answer tokens (the assistant text and its end-of-turn token).
+    assert labels.shape == ids.shape
     answer = "".join(m["content"] for m in record.messages if m["role"] == "assistant")
-    assert loaded.tokenizer.decode(ids[labels != IGNORE_INDEX]) == answer + "<|im_end|>"
+    assert loaded.tokenizer.decode(ids[labels != IGNORE_INDEX]) == answer + END_OF_TURN[family]
     assert torch.equal(labels[labels != IGNORE_INDEX], ids[labels != IGNORE_INDEX])
-    assert bool((labels[ids == _image_tokens(loaded)] == IGNORE_INDEX).all())
+    assert bool((labels[ids == _image_token_id(loaded, family)] == IGNORE_INDEX).all())
 
 
 def _conversations(gp_vl: Path):
@@ -87,9 +95,10 @@ def _conversations(gp_vl: Path):
     return [prompt, [{"role": "user", "content": "Say a number."}]], [[picture], []]
 
 
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "gemma3"])
 @pytest.mark.parametrize("side", ["left", "right"])
-def test_mixed_batch_gives_each_row_its_own_logits(folders, gp_vl, side):
-    loaded = load_model(str(folders["qwen2_5_vl"]), device="cpu")
+def test_mixed_batch_gives_each_row_its_own_logits(folders, gp_vl, side, family):
+    loaded = load_model(str(folders[family]), device="cpu")
     conversations, images = _conversations(gp_vl)
     examples = [encode_conversation(loaded, c, i, add_generation_prompt=True) for c, i in zip(conversations, images)]
     batch = collate(loaded, examples, padding_side=side)

@@ -112,3 +112,47 @@ def build_tiny_qwen3_vl(out: Path, seed: int = 0) -> Path:
     model = Qwen3VLForConditionalGeneration(config)
     processor = _qwen_processor(tokenizer, Qwen3VLProcessor, patch_size=16, max_pixels=128 * 128)
     return _save(model, processor, tokenizer, out)
+
+
+GEMMA_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{{ '<start_of_turn>' + message['role'] + '\n' }}"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for block in message['content'] %}"
+    "{% if block['type'] == 'image' %}{{ '<start_of_image>' }}"
+    "{% elif block['type'] == 'text' %}{{ block['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}"
+    "{{ '<end_of_turn>\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<start_of_turn>assistant\n' }}{% endif %}"
+)
+
+
+def build_tiny_gemma3(out: Path, seed: int = 0) -> Path:
+    """A 2-layer Gemma 3 (hidden 64) with a 1-layer SigLIP tower (56 px, 14 px patches, 4 image tokens)."""
+    import torch
+    from transformers import Gemma3Config, Gemma3ForConditionalGeneration, Gemma3Processor
+    from transformers.models.gemma3.image_processing_pil_gemma3 import Gemma3ImageProcessorPil
+
+    tokenizer = copy.deepcopy(_task_tokenizer())
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<start_of_image>", "<image_soft_token>",
+                                                                "<end_of_image>", "<start_of_turn>", "<end_of_turn>"]},
+                                 replace_extra_special_tokens=False)
+    # Gemma3Processor reads these names off the tokenizer, as Gemma's own tokenizer provides them.
+    tokenizer._set_model_specific_special_tokens({"boi_token": "<start_of_image>", "image_token": "<image_soft_token>",
+                                                  "eoi_token": "<end_of_image>"})
+    tokenizer.eos_token = "<end_of_turn>"
+    tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
+    ids = tokenizer.convert_tokens_to_ids
+    text = _text_config(tokenizer, head_dim=16, sliding_window=64)
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=56,
+                  patch_size=14)
+    config = Gemma3Config(text_config=text, vision_config=vision, mm_tokens_per_image=4,
+                          boi_token_index=ids("<start_of_image>"), eoi_token_index=ids("<end_of_image>"),
+                          image_token_index=ids("<image_soft_token>"))
+    torch.manual_seed(seed)
+    model = Gemma3ForConditionalGeneration(config)
+    processor = Gemma3Processor(image_processor=Gemma3ImageProcessorPil(size={"height": 56, "width": 56}),
+                                tokenizer=tokenizer, chat_template=GEMMA_CHAT_TEMPLATE, image_seq_length=4)
+    return _save(model, processor, tokenizer, out)

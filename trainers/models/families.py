@@ -11,8 +11,9 @@ Families (`family_of(model_type)`):
 - `qwen2_vl`, `qwen2_5_vl`, `qwen3_vl`: the processor expands `<|image_pad|>` to one token per merged patch
   group; `pixel_values` (patches, features) and `image_grid_thw` (images, 3) concatenate over the batch
   ("concat" layout), `mm_token_type_ids` is per token.
-- Any other image-text model: the "concat" layout (e.g. Gemma 3's `pixel_values` (images, 3, H, W) with the
-  per-token `token_type_ids`); untested.
+- `gemma3`: the processor expands `<start_of_image>` to the image sequence (blank lines, start, image
+  tokens, end); `pixel_values` (images, 3, H, W) concatenate, `token_type_ids` is per token.
+- Any other image-text model: the "concat" layout; untested.
 
 `load_processor(source, model_type)`: the model's `AutoProcessor`; for a processor that also takes a video
 processor (Qwen-VL) when torchvision is not installed (transformers' video processors need it), the same
@@ -44,6 +45,7 @@ FAMILIES = {
     "qwen2_vl": Family("qwen2_vl", "concat"),
     "qwen2_5_vl": Family("qwen2_5_vl", "concat", tested=True),
     "qwen3_vl": Family("qwen3_vl", "concat", tested=True),
+    "gemma3": Family("gemma3", "concat", tested=True),
 }
 
 
