@@ -157,3 +157,17 @@ def test_two_rank_zero3_update(tmp_path, deepspeed):
     assert embedding.shape[1] == 256 and embedding.abs().sum() > 0
     value_head = torch.load(checkpoint / "value_head.pt", weights_only=True)
     assert all(tensor.numel() > 0 for tensor in value_head.values())
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--deepspeed", "zero9"], "packaged: zero2, zero2_offload, zero3, zero3_offload"),
+    (["--deepspeed", "zero3", "--eval-every", "2"], "not supported under ZeRO-3"),
+])
+def test_cli_refuses_a_bad_deepspeed_choice_before_loading(tmp_path, args, message):
+    from click.testing import CliRunner
+
+    from sftvsrl_cli.main import cli
+
+    result = CliRunner().invoke(cli, ["ppo", "--model", "tiny-llama", "--out", str(tmp_path / "run"), *args])
+    assert result.exit_code == 2 and message in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "run" / "log.jsonl").exists()

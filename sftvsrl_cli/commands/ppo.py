@@ -60,10 +60,14 @@ def _format_update(record: dict) -> str:
 @click.option("--eval-every", type=click.IntRange(min=0), default=None,
               help="Evaluate on the task's ID and OOD splits every K updates (0: never).")
 @click.option("--eval-episodes", type=click.IntRange(min=1), default=None, help="Episodes per split and evaluation.")
-@click.option("--deepspeed", "deepspeed_config", default=None, metavar="zero2|FILE",
-              help="Train under DeepSpeed (ZeRO-2 built in, or a JSON config); launch ranks with deepspeed, "
-                   "torchrun or accelerate launch.")
-@click.option("--offload-optimizer", is_flag=True, help="DeepSpeed: keep the optimizer state on the CPU (paper).")
+@click.option("--deepspeed", "deepspeed_config", default=None, metavar="NAME|FILE",
+              help="Train under DeepSpeed: a packaged config (zero2, zero2_offload, zero3, zero3_offload) or a "
+                   "JSON file; launch ranks with deepspeed, torchrun or accelerate launch.")
+@click.option("--offload-optimizer", is_flag=True,
+              help="DeepSpeed: keep the optimizer state on the CPU, stepped by DeepSpeed's CPU Adam (paper).")
+@click.option("--gradient-checkpointing/--no-gradient-checkpointing", default=None,
+              help="Recompute activations in the update's backward pass (default: on for models over ~1B "
+                   "parameters).")
 @click.option("--resume", is_flag=False, flag_value="latest", default=None, metavar="[auto]",
               help="Continue from the latest complete checkpoint in --out; `--resume auto`: only if there is one.")
 @click.option("--overwrite", is_flag=True, help="Discard what the output folder holds and start over.")
@@ -84,8 +88,8 @@ def _format_update(record: dict) -> str:
 @click.pass_obj
 @friendly_errors
 def command(output: Output, task, model, output_dir, eval_every, eval_episodes, deepspeed_config,
-            offload_optimizer, resume, overwrite, dtype, attn_implementation, cpu_threads, rollout_scoring, prefix_cache,
-            report_to, seed,
+            offload_optimizer, gradient_checkpointing, resume, overwrite, dtype, attn_implementation, cpu_threads,
+            rollout_scoring, prefix_cache, report_to, seed,
             json_, config_file, overrides) -> None:
     """Train a policy with PPO on multi-turn verifier episodes; logs one JSON line per update.
 
@@ -120,12 +124,21 @@ def command(output: Output, task, model, output_dir, eval_every, eval_episodes, 
         options.update({"env_config.id": get_task(task).env_id, "env_config.language_only": language_only,
                         "prompt_config.use_vision": not language_only, "prompt_config.use_language": language_only})
     experiment = load_config(ExperimentConfig, config_file, overrides, options)
+    if not deepspeed_config:  # `accelerate launch` given a DeepSpeed config file
+        from trainers.sft.distributed import accelerate_deepspeed_file
+
+        deepspeed_config = accelerate_deepspeed_file()
+    if deepspeed_config:
+        from trainers.ppo.deepspeed_setup import check_deepspeed_choice
+
+        check_deepspeed_choice(deepspeed_config, offload_optimizer, eval_every or 0)
     resume = _resume_wanted(resume, experiment.output_dir)
     if offload_optimizer and not deepspeed_config:
         raise click.UsageError("--offload-optimizer needs --deepspeed (optimizer offload is a DeepSpeed feature)")
     if int(os.environ.get("RANK", "0")) == 0:
         claim_output_dir(experiment.output_dir, "ppo", resume=resume, overwrite=overwrite)
     run = PPORunOptions(model=experiment.model_path, deepspeed=deepspeed_config, offload_optimizer=offload_optimizer,
+                        gradient_checkpointing=gradient_checkpointing,
                         resume=resume, dtype=dtype, cpu_threads=cpu_threads,
                         rollout_scoring=rollout_scoring, prefix_cache=prefix_cache)
     if eval_every is not None:
