@@ -58,6 +58,16 @@ def test_loads_through_the_normal_loader(folders, family):
     assert loaded.pad_token_id is not None
 
 
+def test_an_untested_family_loads_with_a_warning(folders, monkeypatch, caplog):
+    from trainers.models import families
+
+    assert load_model(str(folders["gemma3"]), device="cpu") and "untested" not in caplog.text
+    monkeypatch.delitem(families.FAMILIES, "gemma3")
+    loaded = load_model(str(folders["gemma3"]), device="cpu")
+    assert loaded.is_vision and loaded.family.layout == "concat" and not loaded.family.tested
+    assert "image-text family gemma3 is untested here (tested: mllama, qwen2_5_vl, qwen3_vl)" in caplog.text
+
+
 @pytest.mark.parametrize("family", list(BUILDERS))
 def test_gp_vl_record_encodes_with_its_image_and_assistant_only_labels(folders, gp_vl, family):
     from PIL import Image

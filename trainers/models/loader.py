@@ -27,6 +27,7 @@ model), `tokenizer` (always the tokenizer; a pad token is guaranteed), `is_visio
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -34,7 +35,9 @@ from typing import Any, Iterator
 from envs.errors import InputError, ModelLoadError
 from trainers.models.attention import choose_attention
 from trainers.models.builtin import BUILTIN_MODELS, ensure_builtin
-from trainers.models.families import Family, family_of, load_processor
+from trainers.models.families import FAMILIES, Family, family_of, load_processor
+
+log = logging.getLogger(__name__)
 
 _DTYPE_NAMES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
                 "half": "float16", "fp32": "float32", "float32": "float32", "float": "float32"}
@@ -172,6 +175,10 @@ def load_model(name_or_path: str, *, dtype: Any = None, device: str | None = Non
         raise ModelLoadError(f"model {name_or_path!r} has no chat template; use an instruct/chat checkpoint")
     model.to(target)
     model.train(for_training)
+    if is_vision and not family_of(config.model_type).tested:
+        tested = ", ".join(name for name, family in FAMILIES.items() if family.tested)
+        log.warning("%s: image-text family %s is untested here (tested: %s); its image tensors are batched by "
+                    "concatenation along the first dimension", name_or_path, config.model_type, tested)
     return LoadedModel(model, processor, tokenizer, is_vision, target, str(name_or_path), source, attention)
 
 
