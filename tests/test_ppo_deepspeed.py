@@ -171,3 +171,20 @@ def test_cli_refuses_a_bad_deepspeed_choice_before_loading(tmp_path, args, messa
     result = CliRunner().invoke(cli, ["ppo", "--model", "tiny-llama", "--out", str(tmp_path / "run"), *args])
     assert result.exit_code == 2 and message in result.output
     assert "Traceback" not in result.output and not (tmp_path / "run" / "log.jsonl").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_accelerate_launch_with_the_packaged_yaml_from_elsewhere(tmp_path):
+    """`accelerate launch --config_file <packaged yaml>` run from outside the repository: PPO picks up the
+    YAML's DeepSpeed file (zero2_offload) by name."""
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "accelerate.commands.launch",
+               "--config_file", str(ACCELERATE_CONFIGS / "zero2_offload_1node_8gpu.yaml"), "--num_processes", "2",
+               "--main_process_port", str(_free_port()), "-m", "sftvsrl_cli", "ppo", "--model", "tiny-llama",
+               "--out", str(out), *TINY_RUN, "--num_updates=1"]
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=800)
+    assert result.returncode == 0, result.stderr[-4000:]
+    _check_update(out)
+    assert yaml.safe_load((out / "config.yaml").read_text())["ppo_run"]["deepspeed"] == "zero2_offload.json"
