@@ -8,7 +8,7 @@ into place when complete, the others wait and then load it.
 
 - `tiny-llama`: `LlamaForCausalLM`, 4 layers, hidden 256, about 3.5 M parameters.
 - `tiny-llama-base`: `tiny-llama` pre-trained at build time on GeneralPoints under both face-card rules and
-  several targets (`trainers.models.foundation_pretraining`, about 10 minutes on two CPU cores, once), the
+  several targets (`trainers.models.foundation_pretraining`, about 14 CPU-minutes on one core, once), the
   stand-in for a pre-trained foundation model that reads the rule stated in its prompt.
 - `tiny-mllama`: `MllamaForConditionalGeneration` with a 3-layer vision tower (224 px, 56 px patches, one
   tile), a projector and a 5-layer text model with cross-attention at layers 1 and 3 (gates opened at
@@ -86,8 +86,8 @@ def _build_tiny_llama_base(out: Path) -> None:
 
     from trainers.models import foundation_pretraining
 
-    print("building tiny-llama-base: pre-training tiny-llama on GeneralPoints, once (about 10 minutes on two "
-          "CPU cores), then cached", file=sys.stderr, flush=True)
+    print("building tiny-llama-base: pre-training tiny-llama on GeneralPoints, once (about 14 minutes of one CPU "
+          "core), then cached", file=sys.stderr, flush=True)
     # tiny-llama's build is deterministic, so its cached folder is the very model to start from.
     out.mkdir(parents=True, exist_ok=True)
     for item in ensure_builtin("tiny-llama").iterdir():
