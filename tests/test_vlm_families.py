@@ -151,18 +151,8 @@ def test_sft_steps_lower_the_loss(folders, gp_vl, tmp_path):
     assert again.family.name == "qwen2_5_vl" and type(again.processor).__name__ == "Qwen2_5_VLProcessor"
 
 
-def _ppo_drops_qwen_inputs() -> bool:
-    """True while trainers/ppo/sampling.py keeps only Mllama's vision inputs for the update's forward (the fix:
-    take `trainers.models.chat.vision_inputs(example)`)."""
-    from trainers.ppo import sampling
-
-    return "image_grid_thw" not in getattr(sampling, "_VISION_KEYS", ("image_grid_thw",))
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-@pytest.mark.xfail(_ppo_drops_qwen_inputs(), raises=AssertionError, strict=True,
-                   reason="trainers/ppo/sampling.py drops image_grid_thw / mm_token_type_ids (one-line fix pending)")
 def test_ppo_update_on_gp_vl(folders, tmp_path):
     out = tmp_path / "run"
     result = CliRunner().invoke(cli, ["ppo", "--task", "gp-vl", "--model", str(folders["qwen2_5_vl"]),

@@ -20,11 +20,10 @@ from typing import Any, Sequence
 
 import torch
 
-from trainers.models.chat import collate, encode_conversation
+from trainers.models.chat import collate, encode_conversation, vision_inputs
 from trainers.models.generation import stop_token_ids
 from trainers.ppo.conversation_cache import ConversationCache
 
-_VISION_KEYS = ("pixel_values", "aspect_ratio_ids", "aspect_ratio_mask", "cross_attention_mask")
 
 
 @dataclass
@@ -38,7 +37,7 @@ class EncodedPrompt:
 
 def encode_prompt(loaded, messages: Sequence[dict[str, Any]], images: Sequence[Any]) -> EncodedPrompt:
     example = encode_conversation(loaded, messages, images, add_generation_prompt=True)
-    extra = {k: example[k] for k in _VISION_KEYS if k in example}
+    extra = vision_inputs(example)
     if "pixel_values" in extra:
         extra["pixel_values"] = extra["pixel_values"].to(next(loaded.model.parameters()).dtype)
     return EncodedPrompt(example["input_ids"].tolist(), extra or None, example)
