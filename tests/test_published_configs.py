@@ -334,6 +334,14 @@ def test_api_scripts_send_what_the_published_evaluator_sent_and_never_leak_the_k
             assert API_KEY.encode() not in file.read_bytes(), file
 
 
+def test_an_api_key_override_is_taken_whole_never_parsed():
+    from trainers.config import parse_overrides
+
+    assert dict(parse_overrides(["--API_KEY=sk-a: b #c"]))["API_KEY"] == "sk-a: b #c"
+    config = load_config(ExperimentConfig, str(EVAL["api_gp_language"]), [f"--API_KEY={API_KEY}"])
+    assert config.api_key == API_KEY and API_KEY not in repr(config) and config.API_KEY == ""
+
+
 def test_eval_api_sends_a_temperature_only_when_given(tmp_path):
     from evaluators.loopback_server import LoopbackServer
 
@@ -358,9 +366,14 @@ def test_eval_f_decodes_greedily_unless_the_config_sets_a_temperature(tmp_path, 
     assert policy["max_new_tokens"] == 4
 
 
+_VISION_BUILD = pytest.mark.timeout(1800)  # the first tiny-mllama use builds it (minutes on a loaded CPU)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("script", ["gp_training/language_train.sh", "gp_training/vl_train.sh",
-                                    "virl_training/language_train.sh", "virl_training/vl_train.sh"])
+@pytest.mark.parametrize("script", ["gp_training/language_train.sh",
+                                    pytest.param("gp_training/vl_train.sh", marks=_VISION_BUILD),
+                                    "virl_training/language_train.sh",
+                                    pytest.param("virl_training/vl_train.sh", marks=_VISION_BUILD)])
 def test_training_scripts_train_their_variant_and_keep_only_the_latest_checkpoint(script, city, tmp_path,
                                                                                    monkeypatch):
     command, path, overrides, task, _ = SCRIPTS[script]

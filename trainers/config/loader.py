@@ -21,6 +21,10 @@ from trainers.config.published_keys import emit, machinery_warnings
 PACKAGED_CONFIGS = Path(__file__).resolve().parents[2] / "sftvsrl_cli" / "configs"
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$")
 
+RAW_KEYS = frozenset({"API_KEY"})
+"""Override keys taken as typed, not parsed as YAML: a secret must reach the client whole (YAML would cut it at
+` #`) and never be echoed by a type error."""
+
 MAX_NESTING = 64
 """Deepest nesting of mappings and lists a config file may have (the published ones use 3)."""
 
@@ -100,7 +104,7 @@ def parse_overrides(args: Sequence[str]) -> list[tuple[str, Any]]:
         key = key.replace("-", "_")
         if not _KEY.match(key):
             raise ConfigError(f"override key '{key}' is not a dotted config key")
-        pairs.append((key, _parse_scalar(key, raw)))
+        pairs.append((key, raw if key in RAW_KEYS else _parse_scalar(key, raw)))
         i += 1
     return pairs
 
