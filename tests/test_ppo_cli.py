@@ -60,7 +60,7 @@ def test_bad_settings_are_one_line_errors(tmp_path, args, message):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)
+@pytest.mark.timeout(3600)
 def test_tiny_vl_run_reads_images_and_logs_recognition(tmp_path):
     out = tmp_path / "vl"
     result = CliRunner().invoke(cli, ["ppo", "--task", "gp-vl", "--model", "tiny-mllama", "--out", str(out),

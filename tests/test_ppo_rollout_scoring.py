@@ -20,7 +20,7 @@ def _settings(scoring: str) -> RolloutSettings:
 
 @pytest.mark.parametrize("model, env_config", [
     ("tiny-llama", GP_L),
-    pytest.param("tiny-mllama", GP_VL, marks=[pytest.mark.slow, pytest.mark.timeout(1200)]),
+    pytest.param("tiny-mllama", GP_VL, marks=[pytest.mark.slow, pytest.mark.timeout(3600)]),
 ])
 def test_generation_scores_match_a_separate_forward(model, env_config):
     from trainers.models.loader import load_model
