@@ -77,7 +77,7 @@ def command(output: Output, out_dir: Path, config_file, task, model, sft_config,
     """Run the paper's protocol: an Init, then SFT and RL scaled from it, compared at equal compute.
 
     \b
-    sftvsrl study                              # GP-L, built-in tiny model, 2-core CPU (about 25 min)
+    sftvsrl study                              # GP-L, built-in tiny model, 2-core CPU (sized for ~25 min)
     sftvsrl study --plan                       # the sftvsrl commands it runs, one per line
     sftvsrl study --out runs/s --arm rl        # one arm only (cluster jobs); then `sftvsrl study --out runs/s`
     """
