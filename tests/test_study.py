@@ -115,7 +115,7 @@ def test_plan_prints_the_exact_commands(runner, tmp_path):
     d = str(out / "seed-0")
     ppo_resume = " ".join(RESUME_ARGS["ppo"])  # the option spellings are being unified (plan.py keeps them)
     assert commands[:4] == [
-        f"sftvsrl gen-data --env gp --variant l --num 16 --seed 0 --out {d}/data "
+        f"sftvsrl gen-data --task gp-l --num 16 --seed 0 --out {d}/data "
         "--env_config.treat_face_cards_as_10=true --env_config.ood=false",
         f"sftvsrl sft --model tiny-llama --data {d}/data --out {d}/init --max-steps 2 --save-every 2 --seed 0 "
         "--resume auto -f study/sft_tiny",
@@ -124,7 +124,7 @@ def test_plan_prints_the_exact_commands(runner, tmp_path):
         f"sftvsrl sft --model {d}/init/final --data {d}/data --out {d}/sft --max-steps 4 --save-every 2 --seed 0 "
         "--resume auto -f study/sft_tiny",
     ]
-    assert f"sftvsrl ppo --env gp --variant l --model {d}/init/final --output-dir {d}/rl --seed 0 {ppo_resume} " \
+    assert f"sftvsrl ppo --task gp-l --model {d}/init/final --out {d}/rl --seed 0 {ppo_resume} " \
            "-f ppo/tiny_gp_l --num_updates=3 --save_every=2 --optimizer_config.lr_max_steps=3 " \
            "--env_config.treat_face_cards_as_10=true --env_config.ood=false" in commands
     evaluated = [shlex.split(c)[shlex.split(c).index("--model") + 1] for c in commands if c.startswith("sftvsrl eval")]

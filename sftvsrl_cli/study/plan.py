@@ -29,11 +29,10 @@ from sftvsrl_cli.study.config import StudyConfig
 
 PROGRAM = "sftvsrl"
 
-# Today's option spellings of each command, kept here alone so that the unified names (--out, --task,
-# --resume for every command) replace them in one place.
-OUT_OPTION = {"gen-data": "--out", "sft": "--out", "ppo": "--output-dir", "eval": "--out"}
-RESUME_ARGS = {"gen-data": (), "sft": ("--resume", "auto"), "ppo": ("--resume",), "eval": ()}
-ENV_VARIANT = {"gp-l": ("gp", "l"), "gp-vl": ("gp", "vl"), "virl-l": ("virl", "l"), "virl-vl": ("virl", "vl")}
+# How each command is told its output folder and to continue what a killed stage left (evaluations continue
+# by themselves).
+OUT_OPTION = {"gen-data": "--out", "sft": "--out", "ppo": "--out", "eval": "--out"}
+RESUME_ARGS = {"gen-data": (), "sft": ("--resume", "auto"), "ppo": ("--resume", "auto"), "eval": ()}
 
 # Rough seconds per unit on the 2-core development CPU (README measurements), for the ETA only: an SFT step
 # of batch 32, a PPO update of ppo/tiny_gp_l, one evaluation episode, one gen-data record.
@@ -111,7 +110,7 @@ def build_plan(config: StudyConfig, out: str | Path) -> list[Stage]:
 
 def _replicate(config: StudyConfig, out: Path, seed: int) -> list[Stage]:
     root = out / f"seed-{seed}"
-    env, variant = ENV_VARIANT[config.task]
+    env, variant = config.task.split("-")
     data, init, sft, rl = root / "data", root / "init", root / "sft", root / "rl"
     init_model = str(init / "final")
     stages = [_gen_data(config, data, env, variant, seed, root),
@@ -148,7 +147,7 @@ def _name(root: Path, *parts: str) -> str:
 
 
 def _gen_data(config: StudyConfig, data: Path, env: str, variant: str, seed: int, root: Path) -> Stage:
-    argv = ["--env", env, "--variant", variant, "--num", str(config.data_records), "--seed", str(seed),
+    argv = ["--task", f"{env}-{variant}", "--num", str(config.data_records), "--seed", str(seed),
             OUT_OPTION["gen-data"], str(data)]
     if env == "virl":
         argv += ["--routes", str(config.routes)] if config.routes else []
@@ -168,7 +167,7 @@ def _sft(arm: str, config: StudyConfig, model: str, data: Path, out: Path, steps
 
 def _ppo(config: StudyConfig, model: str, out: Path, env: str, variant: str, seed: int, root: Path, job: str,
          extra: tuple[str, ...]) -> Stage:
-    argv = ["--env", env, "--variant", variant, "--model", model, OUT_OPTION["ppo"], str(out), "--seed", str(seed),
+    argv = ["--task", f"{env}-{variant}", "--model", model, OUT_OPTION["ppo"], str(out), "--seed", str(seed),
             *RESUME_ARGS["ppo"]]
     if config.rl_config:
         argv += ["-f", config.rl_config]
