@@ -149,8 +149,8 @@ def _build_tiny_mllama(out: Path) -> None:
     processor.save_pretrained(out)
 
 
-BUILDERS: dict[str, Callable[[Path], None]] = {"tiny-llama": _build_tiny_llama, "tiny-llama-base": _build_tiny_llama_base,
-                                               "tiny-mllama": _build_tiny_mllama}
+BUILDERS: dict[str, Callable[[Path], None]] = {
+    "tiny-llama": _build_tiny_llama, "tiny-llama-base": _build_tiny_llama_base, "tiny-mllama": _build_tiny_mllama}
 
 
 @contextlib.contextmanager
