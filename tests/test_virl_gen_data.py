@@ -12,8 +12,7 @@ from _virl_city import small_city
 
 
 def run(*args):
-    task = [] if "--task" in args else ["--task", "virl-l"]
-    result = CliRunner().invoke(cli, ["gen-data", *task, *args])
+    result = CliRunner().invoke(cli, ["gen-data", *args])  # --routes / --city choose V-IRL
     return result
 
 

@@ -79,7 +79,7 @@ def command(output: Output, task, overwrite, num, out_dir, data_format, ood, fac
     from envs.registry import env_kwargs, load_prompt_template
 
     env_options = {
-        "env_config.language_only": None if variant is None else variant == "l",
+        **_variant_options(variant),
         "env_config.ood": True if ood else None,
         "env_config.treat_face_cards_as_10": face_as_10 if face_as_10 is not None else (False if ood else None),
         "env_config.face_cards_color": color,
@@ -99,6 +99,14 @@ def command(output: Output, task, overwrite, num, out_dir, data_format, ood, fac
             "env_config": asdict(env_config)}
     write_and_report(output, f"gp-{variant}", num, lambda advance: generate_records(spec, image_dir, advance), out_dir,
                      data_format, meta, json_)
+
+
+def _variant_options(variant: str | None) -> dict:
+    """The text or vision variant, set the way published configs set it (both prompt flags and the env key)."""
+    if variant is None:
+        return {}
+    text = variant == "l"
+    return {"env_config.language_only": text, "prompt_config.use_language": text, "prompt_config.use_vision": not text}
 
 
 def _refuse_conflicts(env_name: str, virl_only: dict, gp_only: dict) -> None:
@@ -121,7 +129,7 @@ def _virl(output, variant, num, out_dir, data_format, resolution, city, num_rout
                                             0 if seed is None else seed, workers, json_)
         return
     options = {
-        "env_config.language_only": None if variant is None else variant == "l",
+        **_variant_options(variant),
         "env_config.absolute_action": None if action_space is None else action_space == "absolute",
         "env_config.resolution": resolution,
         "prompt_config.template_path": prompt_template,
