@@ -1,5 +1,5 @@
-"""`tiny-llama-base`: the pre-training corpus, the deterministic build, loading by name, and (slow) the real
-build answering rule-OOD hands before any post-training."""
+"""`tiny-llama-base`: the pre-training corpus, the deterministic build and loading by name. The real build's
+scores (about 14 minutes of one core) are a measurement: bench/foundation_model_check.py."""
 
 from __future__ import annotations
 
@@ -103,19 +103,3 @@ def test_loads_by_name_through_the_loader_and_the_eval_command(tmp_path, monkeyp
                                       "--json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["splits"]["rule-ood"]["num_traj"] == 2
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(5400)
-def test_the_real_build_answers_rule_ood_hands_before_any_post_training(tmp_path, monkeypatch):
-    from sftvsrl_cli.main import cli
-
-    monkeypatch.setenv("SFTVSRL_CACHE_DIR", str(tmp_path / "cache"))
-    args = ["eval", "--model", "tiny-llama-base", "--split", "id,rule-ood", "--num-traj", "100", "--verify-iter", "1",
-            "--max-new-tokens", "64", "--out", str(tmp_path / "eval"), "--json"]
-    result = CliRunner().invoke(cli, args, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    splits = json.loads(result.stdout)["splits"]
-    # Measured (docs/foundation-model.md): about 4-5% on both splits, greedy, one attempt.
-    assert splits["rule-ood"]["metrics"]["success"]["hits"] >= 1
-    assert splits["id"]["metrics"]["success"]["hits"] >= 1
