@@ -145,3 +145,14 @@ def render_summary(output: Output, summary: dict[str, Any], json_: bool, title: 
         rows.append(row)
     output.table(title, columns, rows)
     output.info(f"logs and summary in {summary['out_dir']} ({summary['seconds']:.1f} s)")
+
+
+def evaluation_run_error(error: Exception, out_dir: Path) -> Exception:
+    """A `RunError` for a policy that failed mid-evaluation, saying truthfully whether re-running resumes (not
+    after a request the server refused and will refuse again)."""
+    from envs.errors import RunError
+
+    resumable = getattr(error, "retryable", True)
+    return RunError(f"{error} (answers so far are saved in {out_dir})", resumable=resumable,
+                    not_resumable_because="the server refused the request; fix the model name, key or options, "
+                    "then re-run (answers so far are kept)")

@@ -13,8 +13,8 @@ from pathlib import Path
 import click
 
 from sftvsrl_cli.aliases import UnifiedCommand
-from sftvsrl_cli.commands._evaluation import (eval_options, output_folder, render_summary, resolve_jobs,
-                                               run_evaluation)
+from sftvsrl_cli.commands._evaluation import (eval_options, evaluation_run_error, output_folder, render_summary,
+                                               resolve_jobs, run_evaluation)
 from sftvsrl_cli.console import Output
 from sftvsrl_cli.options import OVERRIDE_CONTEXT, friendly_errors
 
@@ -71,7 +71,7 @@ def command(output: Output, base_url, model_name, api_key_env, concurrency, time
         try:
             summary = run_evaluation(output, policy, jobs, settings, out_dir, overwrite)
         except (ApiError, PolicyFailure) as error:
-            raise _run_error(error, out_dir) from error
+            raise evaluation_run_error(error, out_dir) from error
         finally:
             policy.close()
             retry_log.flush()
@@ -117,16 +117,6 @@ def _request_settings(config, temperature: float | None, max_tokens: int | None)
         max_tokens = generation.request_max_tokens or (
             generation.max_new_tokens if "generation_config.max_new_tokens" in explicit else 256)
     return temperature, max_tokens
-
-
-def _run_error(error: Exception, out_dir: Path) -> Exception:
-    """A `RunError` that says truthfully whether re-running resumes (not after an answer that will not change)."""
-    from envs.errors import RunError
-
-    resumable = getattr(error, "retryable", True)
-    return RunError(f"{error} (answers so far are saved in {out_dir})", resumable=resumable,
-                    not_resumable_because="the server refused the request; fix the model name, key or options, "
-                    "then re-run (answers so far are kept)")
 
 
 def _safe(name: str) -> str:

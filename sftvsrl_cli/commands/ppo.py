@@ -103,27 +103,7 @@ def command(output: Output, task, model, output_dir, eval_every, eval_episodes, 
     from sftvsrl_cli.stages import ppo_policy_init
 
     output.json_mode = json_
-    explicit_model = model or _override_value(overrides, "model_path")
-    if config_file is None:
-        task_key = task or "gp-l"
-        if not explicit_model and task_key not in TINY_CONFIGS:
-            raise CommandError(f"--task {task_key} needs --model: an SFT-initialised checkpoint (e.g. `sftvsrl sft` "
-                               f"on `sftvsrl gen-data --task {task_key}` data); the built-in init covers gp-l, gp-vl")
-        table = PUBLISHED_CONFIGS if explicit_model else TINY_CONFIGS
-        config_file = table[task_key]
-    options = {
-        "seed": seed,
-        "output_dir": output_dir,
-        "model_path": model,
-        "report_to": report_to,
-    }
-    if task is not None:
-        from envs.registry import get_task
-
-        language_only = get_task(task).language_only
-        options.update({"env_config.id": get_task(task).env_id, "env_config.language_only": language_only,
-                        "prompt_config.use_vision": not language_only, "prompt_config.use_language": language_only})
-    experiment = load_config(ExperimentConfig, config_file, overrides, options)
+    experiment = _experiment(task, model, output_dir, report_to, seed, config_file, overrides)
     if not deepspeed_config:  # `accelerate launch` given a DeepSpeed config file
         from trainers.sft.distributed import accelerate_deepspeed_file
 
@@ -150,14 +130,33 @@ def command(output: Output, task, model, output_dir, eval_every, eval_episodes, 
     # Libraries (DeepSpeed's accelerator probe, ...) print to stdout; keep stdout for the result alone.
     with contextlib.redirect_stdout(sys.stderr), preferred_attention(attn_implementation):
         source, init_flops = ppo_policy_init(output if rank0 else None, config)
-        try:
-            record = _train(output, config, source, init_flops, rank0, json_)
-        except OSError as error:  # an unknown hub id offline, an unreadable checkpoint, a full disk
-            raise CommandError(str(error).splitlines()[0] if str(error) else type(error).__name__) from None
-    if not rank0:
-        return
-    summary = {"output_dir": experiment.output_dir, "log": os.path.join(experiment.output_dir, "log.jsonl"),
-               "model": source, **record}
+        record = _train(output, config, source, init_flops, rank0, json_)
+    if rank0:
+        _print_summary(output, experiment.output_dir, source, record, json_)
+
+
+def _experiment(task, model, output_dir, report_to, seed, config_file, overrides):
+    """The run's config: the packaged config of the task (published hyperparameters with --model, the tiny
+    model's CPU defaults without), then the YAML file, the options and the overrides."""
+    explicit_model = model or _override_value(overrides, "model_path")
+    if config_file is None:
+        task_key = task or "gp-l"
+        if not explicit_model and task_key not in TINY_CONFIGS:
+            raise CommandError(f"--task {task_key} needs --model: an SFT-initialised checkpoint (e.g. `sftvsrl sft` "
+                               f"on `sftvsrl gen-data --task {task_key}` data); the built-in init covers gp-l, gp-vl")
+        config_file = (PUBLISHED_CONFIGS if explicit_model else TINY_CONFIGS)[task_key]
+    options = {"seed": seed, "output_dir": output_dir, "model_path": model, "report_to": report_to}
+    if task is not None:
+        from envs.registry import get_task
+
+        language_only = get_task(task).language_only
+        options.update({"env_config.id": get_task(task).env_id, "env_config.language_only": language_only,
+                        "prompt_config.use_vision": not language_only, "prompt_config.use_language": language_only})
+    return load_config(ExperimentConfig, config_file, overrides, options)
+
+
+def _print_summary(output: Output, output_dir: str, source: str, record: dict, json_: bool) -> None:
+    summary = {"output_dir": output_dir, "log": os.path.join(output_dir, "log.jsonl"), "model": source, **record}
     if json_:
         output.result_json(summary)
     else:
@@ -166,7 +165,7 @@ def command(output: Output, task, model, output_dir, eval_every, eval_episodes, 
         output.table("ppo", ["updates", "success % (last update)", "episode_reward_mean", "compute_gflops",
                              "output_dir"],
                      [[record.get("update"), format_fraction(record.get("success_rate"), record.get("episodes")),
-                       record.get("episode_reward_mean"), record.get("compute_gflops"), experiment.output_dir]])
+                       record.get("episode_reward_mean"), record.get("compute_gflops"), output_dir]])
 
 
 def _train(output: Output, config, source: str, init_flops: float, rank0: bool, json_: bool) -> dict:

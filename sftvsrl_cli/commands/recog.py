@@ -15,7 +15,8 @@ from pathlib import Path
 import click
 
 from sftvsrl_cli.aliases import UnifiedCommand
-from sftvsrl_cli.commands._evaluation import eval_options, output_folder, resolve_jobs, run_evaluation
+from sftvsrl_cli.commands._evaluation import (eval_options, evaluation_run_error, output_folder, resolve_jobs,
+                                               run_evaluation)
 from sftvsrl_cli.attention_option import attn_option
 from sftvsrl_cli.console import Output
 from sftvsrl_cli.options import OVERRIDE_CONTEXT, CommandError, friendly_errors
@@ -42,8 +43,7 @@ def command(output: Output, model, policy, base_url, api_key_env, concurrency, d
     """Per-card and per-hand recognition accuracy on GP-VL id and visual-ood (one attempt, no verification)."""
     from evaluators.evaluation import EvalSettings
     from evaluators.metrics import format_rate
-    from evaluators.policies import GarbagePolicy, OraclePolicy, PolicyFailure
-    from envs.registry import make_adapter
+    from evaluators.policies import PolicyFailure
 
     output.json_mode = json_
     if task not in (None, "gp-vl"):
@@ -59,36 +59,15 @@ def command(output: Output, model, policy, base_url, api_key_env, concurrency, d
     model = model or config.model_path or None
     settings = EvalSettings(batch_size=batch_size or (4 * concurrency if base_url else 8), template=template,
                             enable_verification=False, label=label)
-    client = None
-    if policy == "oracle":
-        agent = OraclePolicy(make_adapter(jobs[0].env_config))
-    elif policy == "garbage":
-        agent = GarbagePolicy()
-    elif not model:
-        raise CommandError("no model: pass --model (with --base-url for an API model) or --policy oracle|garbage")
-    elif base_url:
-        from evaluators.api_client import ChatClient
-        from evaluators.api_policy import ApiPolicy
-
-        client = ChatClient(base_url, model, os.environ.get(api_key_env) or None, max_connections=concurrency,
-                            on_retry=output.retry_log())
-        agent = ApiPolicy(client, concurrency, 0.0, max_new_tokens)
-    else:
-        from evaluators.local_policy import LocalModelPolicy
-        from trainers.models import load_model
-
-        from sftvsrl_cli.stages import ensure_builtin_model
-
-        ensure_builtin_model(output, model)
-        loaded = load_model(model, dtype=dtype, device=device, attn_implementation=attn_implementation)
-        agent = LocalModelPolicy(loaded, max_new_tokens)
+    agent, client = _agent(output, policy, model, jobs, base_url, api_key_env, concurrency, max_new_tokens,
+                           dict(dtype=dtype, device=device, attn_implementation=attn_implementation))
     settings.label = label or (model or policy)
     default_out = Path("runs/recog") / "".join(c if c.isalnum() or c in "-_." else "_" for c in settings.label)
     out_dir = output_folder(out_dir, config, bool(config_file), default_out)
     try:
         summary = run_evaluation(output, agent, jobs, settings, out_dir, overwrite)
     except PolicyFailure as error:
-        raise click.ClickException(f"{error} (answers so far are saved in {out_dir}; re-run to resume)") from None
+        raise evaluation_run_error(error, out_dir) from error
     finally:
         if client is not None:
             agent.close()
@@ -102,3 +81,30 @@ def command(output: Output, model, policy, base_url, api_key_env, concurrency, d
         rows.append([name, split["num_traj"], format_rate(metrics.get("card_accuracy")),
                      format_rate(metrics.get("recognition")), format_rate(metrics.get("success"))])
     output.table(f"recognition {settings.label}", ["split", "hands", "per card %", "per hand %", "success %"], rows)
+
+
+def _agent(output: Output, policy: str, model, jobs, base_url, api_key_env, concurrency, max_new_tokens,
+           load_options: dict):
+    """(the policy to evaluate, its API client or None): a reference policy, a hosted model or a local one."""
+    from envs.registry import make_adapter
+    from evaluators.policies import GarbagePolicy, OraclePolicy
+
+    if policy == "oracle":
+        return OraclePolicy(make_adapter(jobs[0].env_config)), None
+    if policy == "garbage":
+        return GarbagePolicy(), None
+    if not model:
+        raise CommandError("no model: pass --model (with --base-url for an API model) or --policy oracle|garbage")
+    if base_url:
+        from evaluators.api_client import ChatClient
+        from evaluators.api_policy import ApiPolicy
+
+        client = ChatClient(base_url, model, os.environ.get(api_key_env) or None, max_connections=concurrency,
+                            on_retry=output.retry_log())
+        return ApiPolicy(client, concurrency, 0.0, max_new_tokens), client
+    from evaluators.local_policy import LocalModelPolicy
+    from sftvsrl_cli.stages import ensure_builtin_model
+    from trainers.models import load_model
+
+    ensure_builtin_model(output, model)
+    return LocalModelPolicy(load_model(model, **load_options), max_new_tokens), None
