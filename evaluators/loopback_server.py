@@ -93,6 +93,7 @@ class LoopbackServer:
         return plan[attempt] if attempt < len(plan) else None
 
     def _handler(self):
+        # Long on purpose: http.server wants a handler class; defined here, it closes over this server's script.
         server = self
 
         class Handler(BaseHTTPRequestHandler):

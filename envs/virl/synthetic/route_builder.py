@@ -70,7 +70,10 @@ def walk_route(
     turns: int,
     rng: np.random.Generator,
 ) -> RouteWalk | None:
-    """One random route with exactly `turns` turns, or None if this attempt hit a dead end."""
+    """One random route with exactly `turns` turns, or None if this attempt hit a dead end.
+
+    Long on purpose: one walk is one sequence of draws from `rng`, and keeping them in one place keeps the
+    order of draws (and so every generated city) visibly fixed."""
     edge = graph.edges[int(rng.integers(0, len(graph.edges)))]
     ids = on_edge[edge.index]
     if len(ids) < 5 or not places_by_edge.get(edge.index):

@@ -92,7 +92,10 @@ def generate_city(
     spec: CitySpec, out_dir: str | Path, on_progress: Callable[[int, int], None] = lambda done, total: None,
     workers: int = 1,
 ) -> CitySummary:
-    """Build the city of `spec` and write it to `out_dir`; `on_progress(done, total)` counts panoramas."""
+    """Build the city of `spec` and write it to `out_dir`; `on_progress(done, total)` counts panoramas.
+
+    Long on purpose: it is the city's build recipe read top to bottom (graph, places, routes, panoramas, files),
+    each step a call; splitting it would only pass the same dozen values between pieces."""
     out = Path(out_dir)
     style = get_style(spec.style)
     rng = np.random.default_rng([spec.seed, zlib.crc32(spec.name.encode()), zlib.crc32(spec.style.encode())])
