@@ -35,7 +35,7 @@ def parse_models(values: tuple[str, ...]) -> list[tuple[str, str]]:
 
 @click.command("eval", cls=UnifiedCommand, context_settings=OVERRIDE_CONTEXT)
 @click.option("--model", "models", multiple=True, metavar="[LABEL=]PATH",
-              help="Checkpoint folder, hub id or built-in name (tiny-llama, tiny-mllama); repeat for a table.")
+              help="Checkpoint folder, hub id or built-in name (tiny-llama, tiny-llama-base, tiny-mllama); repeat for a table.")
 @click.option("--policy", type=click.Choice(["model", "oracle", "garbage"]), default="model", show_default=True,
               help="oracle: the expert answer; garbage: hostile junk (sanity checks of the pipeline).")
 @click.option("--baseline", default=None, help="Label the table's deltas are measured against (default: first).")

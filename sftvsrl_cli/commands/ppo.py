@@ -54,7 +54,7 @@ def _format_update(record: dict) -> str:
 @click.option("--task", type=click.Choice(list(PUBLISHED_CONFIGS)), default=None,
               help="Task (default: the config's env_config, else gp-l).")
 @click.option("--model", default=None, metavar="PATH_OR_ID",
-              help="Policy init (folder, hub id, tiny-llama, tiny-mllama). Default: the built-in tiny model after "
+              help="Policy init (folder, hub id, tiny-llama, tiny-llama-base, tiny-mllama). Default: the built-in tiny model after "
                    "its own cached SFT initialisation.")
 @click.option("--out", "output_dir", default=None, help="Run folder (log.jsonl, config.yaml, checkpoints/, evals/).")
 @click.option("--eval-every", type=click.IntRange(min=0), default=None,

@@ -19,7 +19,7 @@ from sftvsrl_cli.options import OVERRIDE_CONTEXT, config_options, friendly_error
 
 
 @click.command("sft", cls=UnifiedCommand, context_settings=OVERRIDE_CONTEXT)
-@click.option("--model", default=None, help="tiny-llama (default), tiny-mllama, a model folder or a hub id.")
+@click.option("--model", default=None, help="tiny-llama (default), tiny-llama-base, tiny-mllama, a model folder or a hub id.")
 @click.option("--data", default=None, help="gen-data output folder, or its data.json / data.jsonl.")
 @click.option("--out", "output_dir", type=click.Path(file_okay=False), default=None, help="Output folder.")
 @click.option("--lr", "learning_rate", type=float, default=None, help="Learning rate (paper: 1e-6 text, 5e-7 image).")
