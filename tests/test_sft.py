@@ -100,6 +100,33 @@ def test_loss_covers_only_assistant_turns(tmp_path):
         assert sum(m["role"] == "assistant" for m in example.messages) >= 2
 
 
+def test_loss_on_final_keeps_only_the_last_assistant_turn(tmp_path):
+    """loss_on final: earlier attempts of a multi-turn record (wrong on purpose) carry no label."""
+    loaded = load_model("tiny-llama")
+    examples = load_sft_data(write_gp(tmp_path, 4, multi_turn=True))
+    every = EncodedSFTData(loaded, examples, 4096, "test")
+    final = EncodedSFTData(loaded, examples, 4096, "test", loss_on="final")
+    for example, all_turns, last in zip(examples, every.text, final.text):
+        assert torch.equal(all_turns["input_ids"], last["input_ids"])
+        kept = last["input_ids"][last["labels"] != -100]
+        assert loaded.tokenizer.decode(kept) == example.messages[-1]["content"] + loaded.tokenizer.eos_token
+        labelled = (last["labels"] != -100).nonzero().flatten()
+        assert labelled.max() == len(last["labels"]) - 1  # the last turn ends the record
+        assert torch.equal(last["labels"][labelled], all_turns["labels"][labelled])
+    with pytest.raises(ValueError, match="loss_on"):
+        EncodedSFTData(loaded, examples, 4096, "test", loss_on="last")
+
+
+def test_loss_on_final_under_truncation_keeps_no_earlier_turn(tmp_path):
+    """A max_length that cuts off the final answer leaves nothing to learn: an error, not an earlier turn."""
+    loaded = load_model("tiny-llama")
+    examples = load_sft_data(write_gp(tmp_path, 2, multi_turn=True))
+    whole = EncodedSFTData(loaded, examples, 4096, "test", loss_on="final")
+    first_final = int((whole.text[0]["labels"] != -100).nonzero()[0])
+    with pytest.raises(SFTDataError, match="no assistant token within max_length"):
+        EncodedSFTData(loaded, examples[:1], first_final, "test", loss_on="final")
+
+
 # -- training ------------------------------------------------------------------------------------------------
 
 def test_resume_equals_uninterrupted_run(gp_l, tmp_path):

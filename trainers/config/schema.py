@@ -122,6 +122,9 @@ class SFTConfig:
     adam_eps: float = 1e-7
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
+    loss_on: Literal["all", "final"] = "all"
+    """Assistant turns the loss covers: every one, or only the conversation's last (earlier turns of a
+    multi-turn record can be wrong attempts that must not be learnt)."""
     dtype: str | None = None
     gradient_checkpointing: bool | None = None
     max_length: int = 4096

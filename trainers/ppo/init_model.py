@@ -1,7 +1,8 @@
 """The policy a PPO run starts from: the given model, or the built-in tiny model after its own SFT init.
 
 Like the paper's Init checkpoints (RL starts from an SFT-initialised model; without SFT, "all end-to-end RL runs
-fail to improve", section 5.4), `sftvsrl ppo` with no model first fine-tunes the built-in tiny model on
+fail to improve", section 5.4), `sftvsrl ppo` with no model first fine-tunes the built-in tiny model with
+the SFT trainer (`trainers.sft.train.train_sft`, in a child process, loss on each record's final answer) on
 expert GP answers (gen-data records of the training rule) and caches the result under
 `$SFTVSRL_CACHE_DIR/ppo-init/`; later runs load it. The init is deliberately short so that it answers in the
 right format but leaves room for RL (the paper's init checkpoints are early SFT checkpoints too).
@@ -17,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-INIT_VERSION = 3
+INIT_VERSION = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,53 +113,79 @@ def init_records(env_kwargs: Any, recipe: TinyInitRecipe, image_dir: Path | None
     return records
 
 
+def init_sft_config(recipe: TinyInitRecipe):
+    """The SFT trainer's settings for the init: loss on the final answer, AdamW (torch defaults, no weight
+    decay), 10 warmup steps then linear decay to 0, gradients clipped at 1.0, fp32."""
+    from trainers.config.schema import SFTConfig
+
+    warmup = min(10, recipe.steps // 2)
+    return SFTConfig(max_steps=recipe.steps, per_device_batch_size=recipe.batch_size,
+                     learning_rate=recipe.learning_rate, loss_on="final", lr_scheduler="linear",
+                     warmup_ratio=(warmup - 0.5) / recipe.steps,  # ceil(ratio * steps) == warmup, float-safe
+                     adam_beta1=0.9, adam_beta2=0.999, adam_eps=1e-8, weight_decay=0.0, max_grad_norm=1.0,
+                     dtype="fp32", gradient_checkpointing=False, save_every=recipe.steps, save_total_limit=1,
+                     log_every=recipe.steps)
+
+
 def _sft(out: Path, env_kwargs: Any, recipe: TinyInitRecipe) -> dict[str, Any]:
-    """Supervised fine-tuning on `init_records` (loss on the final answer only)."""
-    import numpy as np
+    """`train_sft` on `init_records` (written to `out/data` in the llava layout); the trained model's files
+    end up in `out` itself. Returns the init's metadata."""
+    from envs.sft_records import write_records
+
+    data_dir, train_dir = out / "data", out / "train"
+    records = init_records(env_kwargs, recipe, data_dir)
+    write_records(records, data_dir, "llava")
+    base = tiny_model_for(env_kwargs.language_only)
+    result = _train_isolated({"sft": dataclasses.asdict(init_sft_config(recipe)), "model": base,
+                              "data": str(data_dir), "output_dir": str(train_dir), "seed": recipe.seed})
+    for entry in (train_dir / "final").iterdir():
+        os.rename(entry, out / entry.name)
+    shutil.rmtree(data_dir)
+    shutil.rmtree(train_dir)
+    return {"base": base, "recipe": dataclasses.asdict(recipe), "first_loss": result["first_loss"],
+            "final_loss": result["last_loss"], "train_tokens": result["tokens"], "train_flops": result["flops"]}
+
+
+_LAUNCHER_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
+                       "MASTER_ADDR", "MASTER_PORT")
+
+
+def _train_isolated(job: dict[str, Any]) -> dict[str, Any]:
+    """Run `train_sft` in a child Python process on one CPU thread.
+
+    The init is built inside a PPO run, possibly one rank of several: in that process `train_sft` would join
+    the launcher's process group (the other ranks wait on the init's file lock: a deadlock), reseed the run's
+    global generators through `set_seed`, and train on whatever GPU is there. The child sees no launcher and
+    no GPU, so the init is the same wherever and by whichever rank it is built."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in _LAUNCHER_VARIABLES and not k.startswith("ACCELERATE_")}
+    env.update(CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    result_file = Path(job["output_dir"]).parent / "sft_result.json"
+    job = {**job, "result_file": str(result_file)}
+    code = "import sys; from trainers.ppo.init_model import _train_child; _train_child(sys.argv[1])"
+    finished = subprocess.run([sys.executable, "-c", code, json.dumps(job)], env=env, check=False)
+    if finished.returncode != 0:
+        raise RuntimeError(f"the tiny model's SFT init failed (exit {finished.returncode}; its traceback is "
+                           "above); running the command again rebuilds it")
+    result = json.loads(result_file.read_text(encoding="utf-8"))
+    result_file.unlink()
+    return result
+
+
+def _train_child(job_json: str) -> None:
+    """The child's side of `_train_isolated`."""
     import torch
-    from PIL import Image
 
-    from trainers.models.chat import collate, encode_conversation
-    from trainers.models.loader import load_model
+    from trainers.config.schema import SFTConfig
+    from trainers.sft.train import train_sft
 
-    loaded = load_model(tiny_model_for(env_kwargs.language_only), device="cpu", for_training=True)
-    threads = torch.get_num_threads()
+    job = json.loads(job_json)
     torch.set_num_threads(1)  # a tiny model on a small CPU: see PPORunOptions.cpu_threads
-    image_dir = out / "images"
-    records = init_records(env_kwargs, recipe, None if env_kwargs.language_only else image_dir)
-    examples = []
-    for record in records:
-        messages = [{"role": role, "content": text} for role, text in record.turns]
-        images = []
-        if record.image is not None:
-            messages[0]["content"] = [{"type": "image"}, {"type": "text", "text": messages[0]["content"]}]
-            images = [np.asarray(Image.open(image_dir / record.image).convert("RGB"))]
-        example = encode_conversation(loaded, messages, images, with_labels=True)
-        context = encode_conversation(loaded, messages[:-1], images, add_generation_prompt=True)
-        example["labels"][: context["input_ids"].shape[0]] = -100  # train on the final answer only
-        examples.append(example)
-    shutil.rmtree(image_dir, ignore_errors=True)
-    model = loaded.model
-    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.learning_rate, weight_decay=0.0)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min(1.0, (step + 1) / 10) * max(0.0, 1 - step / recipe.steps))
-    rng = np.random.default_rng(recipe.seed)
-    tokens = 0
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(recipe.seed)
-        for _ in range(recipe.steps):
-            batch = collate(loaded, [examples[i] for i in rng.choice(len(examples), recipe.batch_size, replace=False)],
-                            "right")
-            loss = model(**batch).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad(set_to_none=True)
-            tokens += int(batch["attention_mask"].sum())
-    torch.set_num_threads(threads)
-    model.save_pretrained(out)
-    loaded.processor.save_pretrained(out)
-    parameters = sum(p.numel() for p in model.parameters())
-    return {"base": loaded.name, "recipe": dataclasses.asdict(recipe), "final_loss": loss.item(),
-            "train_tokens": tokens, "train_flops": 6.0 * parameters * tokens}
+    result = train_sft(SFTConfig(**job["sft"]), model=job["model"], data=job["data"], output_dir=job["output_dir"],
+                       seed=job["seed"])
+    summary = {"first_loss": result.first_loss, "last_loss": result.last_loss, "tokens": result.tokens,
+               "flops": result.flops, "steps": result.steps}
+    Path(job["result_file"]).write_text(json.dumps(summary) + "\n", encoding="utf-8")

@@ -3,7 +3,8 @@
 Text is tokenized once up front (which also checks every record fits the chat template and keeps at least
 one assistant token); image features are computed when a batch needs them and kept in a bounded cache.
 The order of an epoch depends only on (seed, epoch), and step s of an epoch uses a fixed slice of it, so
-training resumed at step s sees exactly the batches an uninterrupted run would.
+training resumed at step s sees exactly the batches an uninterrupted run would. With `loss_on="final"`
+only the conversation's last assistant turn carries labels.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from trainers.sft.data import SFTDataError, SFTExample
 
 class EncodedSFTData:
     def __init__(self, loaded, examples: Sequence[SFTExample], max_length: int, source: str,
-                 cache_bytes: int = 2 << 30):
+                 cache_bytes: int = 2 << 30, loss_on: str = "all"):
+        if loss_on not in ("all", "final"):
+            raise ValueError(f"sft_config.loss_on must be all or final, got {loss_on!r}")
         self.loaded = loaded
         self.examples = list(examples)
         self.max_length = max_length
+        self.loss_on = loss_on
         self.uses_images = loaded.is_vision and any(e.images for e in self.examples)
         self._cache: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self._cache_bytes, self._cache_limit = 0, cache_bytes
@@ -30,6 +34,7 @@ class EncodedSFTData:
             where = f"{source}: record {index} (id {example.id})"
             try:
                 encoded = encode_conversation(loaded, example.messages, with_labels=True, skip_images=True)
+                self._restrict_labels(encoded, example.messages, check=True)
             except ValueError as error:
                 raise SFTDataError(f"{where}: {error}") from None
             if encoded["input_ids"].shape[0] > max_length:
@@ -58,6 +63,7 @@ class EncodedSFTData:
                 images.append(image.convert("RGB"))
         encoded = encode_conversation(self.loaded, example.messages, images, with_labels=True,
                                       max_length=self.max_length)
+        self._restrict_labels(encoded, example.messages)
         size = sum(t.numel() * t.element_size() for t in encoded.values())
         if size <= self._cache_limit:
             self._cache[index] = encoded
@@ -66,6 +72,31 @@ class EncodedSFTData:
                 _, dropped = self._cache.popitem(last=False)
                 self._cache_bytes -= sum(t.numel() * t.element_size() for t in dropped.values())
         return encoded
+
+    def _restrict_labels(self, encoded: dict[str, Any], messages: Sequence[dict[str, Any]], check: bool = False):
+        """With loss_on "final", mask every assistant turn but the last (`check`: the encoding is untruncated,
+        so each assistant turn must show as its own run of labelled tokens)."""
+        if self.loss_on == "all":
+            return
+        turns = sum(1 for m in messages if m["role"] == "assistant")
+        encoded["labels"], runs = final_turn_labels(encoded["labels"], turns)
+        if check and runs != turns:
+            raise ValueError(f"{turns} assistant turns but {runs} labelled stretches: the last turn cannot be "
+                             "told apart for loss_on final")
+
+
+def final_turn_labels(labels, turns: int) -> tuple[Any, int]:
+    """`labels` with only the `turns`-th run of labelled tokens kept (the last assistant turn: turns are
+    separated by unlabelled user turns and turn headers), and the number of runs seen. Masking the run by
+    its number rather than its position keeps a truncated example consistent: the cut never renumbers."""
+    kept = labels.clone()
+    run, previous = 0, False
+    for index, labelled in enumerate((labels != IGNORE_INDEX).tolist()):
+        run += labelled and not previous
+        previous = labelled
+        if labelled and run != turns:
+            kept[index] = IGNORE_INDEX
+    return kept, run
 
 
 def epoch_order(size: int, epoch: int, seed: int, lengths: Sequence[int] | None = None,

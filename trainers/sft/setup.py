@@ -42,6 +42,8 @@ def resolve_settings(sft, model_name: str, has_images: bool):
         raise ValueError(f"sft_config.num_epochs must be positive, got {settings.num_epochs}")
     if not 0 <= settings.warmup_ratio < 1:
         raise ValueError(f"sft_config.warmup_ratio must be in [0, 1), got {settings.warmup_ratio}")
+    if settings.loss_on not in ("all", "final"):
+        raise ValueError(f"sft_config.loss_on must be all or final, got {settings.loss_on!r}")
     if settings.merge_lora and not settings.lora:
         raise ValueError("--merge-lora needs --lora")
     return settings

@@ -95,20 +95,60 @@ def _trim_log(path: Path, step: int) -> None:
     path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
 
+@dataclass
+class _Run:
+    """What the step loop and the final save share."""
+
+    settings: Any
+    accelerator: Any
+    ds_config: dict[str, Any] | None
+    loaded: Any
+    dataset: EncodedSFTData
+    train_model: Any
+    optimizer: Any
+    scheduler: Any
+    total_steps: int
+    steps_per_epoch: int
+    num_params: int
+    resume_from: Path | None
+    output_dir: Path
+    seed: int
+    run_info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    state: dict[str, Any] = dataclasses.field(default_factory=lambda: {
+        "step": 0, "tokens": 0, "flops": 0.0, "first_loss": None, "last_loss": None})
+
+
 def train_sft(sft, *, model: str, data: str, output_dir: str | Path, seed: int, resume: str | bool | None = None,
               on_step: Callable[[dict[str, Any]], None] | None = None, on_start: Callable[[dict[str, Any]], None]
               | None = None) -> SFTResult:
+    from trainers.tracking import open_tracker
+
+    run = _setup(sft, model, data, Path(output_dir), seed, resume)
+    _restore(run)
+    tracker = open_tracker(list(run.settings.report_to), run.output_dir, enabled=run.accelerator.is_main_process,
+                           config={k: v for k, v in run.run_info.items() if k != "settings"})
+    if on_start and run.accelerator.is_main_process:
+        on_start(run.run_info)
+    started = time.perf_counter()
+    _step_loop(run, tracker, on_step, started)
+    final_dir = _save_final(run)
+    tracker.close()
+    state = run.state
+    return SFTResult(run.output_dir, final_dir, state["step"], state["first_loss"], state["last_loss"],
+                     time.perf_counter() - started, state["tokens"], state["flops"], len(run.dataset),
+                     dataclasses.asdict(run.settings), run.accelerator.unwrap_model(run.train_model))
+
+
+def _setup(sft, model: str, data: str, output_dir: Path, seed: int, resume: str | bool | None) -> _Run:
+    """Check the data and settings, then build the accelerator, the model, the optimizer and the schedule."""
     import torch
     from accelerate.utils import set_seed
 
-    from trainers.models import collate, load_model
-    from trainers.tracking import open_tracker
+    from trainers.models import load_model
 
-    output_dir = Path(output_dir)
     data_file = find_data_file(data)
     examples = load_sft_data(data_file)
-    has_images = any(e.images for e in examples)
-    settings = resolve_settings(sft, model, has_images)
+    settings = resolve_settings(sft, model, any(e.images for e in examples))
     _check_trackers(list(settings.report_to))
     resume_from = ckpt.resolve_resume(resume, output_dir)
     precision = _precision(settings.dtype, torch.cuda.is_available())
@@ -121,10 +161,9 @@ def train_sft(sft, *, model: str, data: str, output_dir: str | Path, seed: int, 
     set_seed(seed)
     load_dtype = "bf16" if (ds_config and precision == "bf16") else "fp32"
     loaded = load_model(model, dtype=load_dtype, device="cpu", for_training=True)
-    dataset = EncodedSFTData(loaded, examples, settings.max_length, str(data_file))
-    world, rank = accelerator.num_processes, accelerator.process_index
-    per_step = micro * world * accum
-    steps_per_epoch = len(dataset) // per_step
+    dataset = EncodedSFTData(loaded, examples, settings.max_length, str(data_file), loss_on=settings.loss_on)
+    world = accelerator.num_processes
+    steps_per_epoch = len(dataset) // (micro * world * accum)
     if steps_per_epoch == 0:
         raise ValueError(f"{data_file}: {len(dataset)} records are fewer than one optimizer step's batch "
                          f"({micro} per device x {world} processes x {accum} accumulation)")
@@ -134,104 +173,124 @@ def train_sft(sft, *, model: str, data: str, output_dir: str | Path, seed: int, 
 
     train_model = prepare_model(loaded.model, settings)
     optimizer = _optimizer(train_model, settings, ds_config)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(settings.lr_scheduler, warmup_steps, total_steps))
+    multiplier = lr_lambda(settings.lr_scheduler, warmup_steps, total_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier)
     train_model, optimizer = accelerator.prepare(train_model, optimizer)
     train_model.train()
+    run = _Run(settings, accelerator, ds_config, loaded, dataset, train_model, optimizer, scheduler, total_steps,
+               steps_per_epoch, num_params, resume_from, output_dir, seed)
+    run.run_info = {"model": model, "data": str(data_file), "seed": seed, "num_examples": len(dataset),
+                    "num_params": num_params, "world_size": world, "total_steps": total_steps,
+                    "steps_per_epoch": steps_per_epoch,
+                    "deepspeed": str(resolve_deepspeed_file(settings.deepspeed) or ""), "precision": precision,
+                    "truncated_examples": dataset.truncated, "start_step": 0, "settings": dataclasses.asdict(settings)}
+    return run
 
-    state: dict[str, Any] = {"step": 0, "tokens": 0, "flops": 0.0, "first_loss": None, "last_loss": None}
-    log_path = output_dir / LOG_FILE
-    if resume_from is not None:
-        saved = ckpt.load_checkpoint(accelerator, resume_from)
-        scheduler.load_state_dict(saved["scheduler"])
-        state.update({k: saved[k] for k in state})
-        if saved.get("total_steps") != total_steps:
-            raise ValueError(f"--resume: {resume_from} was trained for {saved.get('total_steps')} steps in all, "
-                             f"this run asks for {total_steps}; use the same data and settings")
-    if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        _trim_log(log_path, state["step"]) if resume_from else log_path.unlink(missing_ok=True)
-    run_info = {"model": model, "data": str(data_file), "seed": seed, "num_examples": len(dataset),
-                "num_params": num_params, "world_size": world, "total_steps": total_steps,
-                "steps_per_epoch": steps_per_epoch, "deepspeed": str(resolve_deepspeed_file(settings.deepspeed) or ""),
-                "precision": precision, "truncated_examples": dataset.truncated, "start_step": state["step"],
-                "settings": dataclasses.asdict(settings)}
-    tracker = open_tracker(list(settings.report_to), output_dir, enabled=accelerator.is_main_process,
-                           config={k: v for k, v in run_info.items() if k != "settings"})
-    if on_start and accelerator.is_main_process:
-        on_start(run_info)
 
-    group = micro * world * accum * 8 if settings.group_by_length else None
-    started, start_step = time.perf_counter(), state["step"]
+def _restore(run: _Run) -> None:
+    """Load the checkpoint being resumed (if any) and prepare the log file."""
+    log_path = run.output_dir / LOG_FILE
+    if run.resume_from is not None:
+        saved = ckpt.load_checkpoint(run.accelerator, run.resume_from)
+        run.scheduler.load_state_dict(saved["scheduler"])
+        run.state.update({k: saved[k] for k in run.state})
+        if saved.get("total_steps") != run.total_steps:
+            raise ValueError(f"--resume: {run.resume_from} was trained for {saved.get('total_steps')} steps in all, "
+                             f"this run asks for {run.total_steps}; use the same data and settings")
+    if run.accelerator.is_main_process:
+        run.output_dir.mkdir(parents=True, exist_ok=True)
+        _trim_log(log_path, run.state["step"]) if run.resume_from else log_path.unlink(missing_ok=True)
+    run.run_info["start_step"] = run.state["step"]
+
+
+def _step_loop(run: _Run, tracker, on_step, started: float) -> None:
+    """Optimizer steps from the current one to the last: log, report and checkpoint as configured."""
+    settings, accelerator, state = run.settings, run.accelerator, run.state
+    start_step = state["step"]
     window_tokens, window_time = 0, time.perf_counter()
-    step = state["step"]
-    while step < total_steps:
-        epoch, in_epoch = divmod(step, steps_per_epoch)
-        order = epoch_order(len(dataset), epoch, seed, dataset.lengths if group else None, group)
-        loss_sum = torch.zeros((), device=accelerator.device)
-        tokens = torch.zeros((), dtype=torch.long, device=accelerator.device)
-        grad_norm = None
-        for accum_index in range(accum):
-            indices = micro_batch(order, in_epoch, accum_index, rank=rank, world=world, micro=micro, accum=accum)
-            batch = collate(loaded, [dataset[i] for i in indices], padding_side="right")
-            tokens += int(batch["attention_mask"].sum()) + _vision_tokens(batch, loaded.model.config)
-            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-            with accelerator.accumulate(train_model):
-                loss = train_model(**batch).loss
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and ds_config is None and settings.max_grad_norm > 0:
-                    grad_norm = accelerator.clip_grad_norm_(train_model.parameters(), settings.max_grad_norm)
-                optimizer.step()
-                optimizer.zero_grad()
-            loss_sum += loss.detach().float()
-        lr_used = scheduler.get_last_lr()[0]
-        scheduler.step()
-        step += 1
-        if ds_config is not None and hasattr(train_model, "get_global_grad_norm"):
-            grad_norm = train_model.get_global_grad_norm()
-        step_loss = float(accelerator.reduce(loss_sum / accum, reduction="mean"))
-        step_tokens = int(accelerator.reduce(tokens, reduction="sum"))
+    while state["step"] < run.total_steps:
+        step_loss, step_tokens, grad_norm, lr_used = _optimizer_step(run, state["step"])
+        step = state["step"] = state["step"] + 1
         state["tokens"] += step_tokens
-        state["flops"] += 6.0 * num_params * step_tokens
-        state["step"] = step
+        state["flops"] += 6.0 * run.num_params * step_tokens
         state["first_loss"] = step_loss if state["first_loss"] is None else state["first_loss"]
         state["last_loss"] = step_loss
         window_tokens += step_tokens
-        if accelerator.is_main_process and (step % settings.log_every == 0 or step == total_steps or step == 1):
+        if accelerator.is_main_process and (step % settings.log_every == 0 or step == run.total_steps or step == 1):
             now = time.perf_counter()
             elapsed = now - started
-            record = {"step": step, "epoch": round(step / steps_per_epoch, 4), "loss": round(step_loss, 6),
+            record = {"step": step, "epoch": round(step / run.steps_per_epoch, 4), "loss": round(step_loss, 6),
                       "lr": lr_used,
                       "grad_norm": None if grad_norm is None else round(float(grad_norm), 6),
                       "tokens": state["tokens"], "tokens_per_s": round(window_tokens / max(now - window_time, 1e-9), 1),
                       "flops": state["flops"], "elapsed_s": round(elapsed, 2),
-                      "eta_s": round(elapsed / (step - start_step) * (total_steps - step), 1)}
+                      "eta_s": round(elapsed / (step - start_step) * (run.total_steps - step), 1)}
             window_tokens, window_time = 0, now
-            with log_path.open("a", encoding="utf-8") as handle:
+            with (run.output_dir / LOG_FILE).open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
             tracker.log(record, step=step)
             if on_step:
                 on_step(record)
-        if step % settings.save_every == 0 or step == total_steps:
-            trainer_state = {**state, "scheduler": scheduler.state_dict(), "total_steps": total_steps,
-                             "run": {k: v for k, v in run_info.items() if k != "start_step"}}
-            ckpt.save_checkpoint(accelerator, train_model, loaded.processor, output_dir, step, trainer_state,
-                                 keep=settings.save_total_limit)
+        if step % settings.save_every == 0 or step == run.total_steps:
+            trainer_state = {**state, "scheduler": run.scheduler.state_dict(), "total_steps": run.total_steps,
+                             "run": {k: v for k, v in run.run_info.items() if k != "start_step"}}
+            ckpt.save_checkpoint(accelerator, run.train_model, run.loaded.processor, run.output_dir, step,
+                                 trainer_state, keep=settings.save_total_limit)
 
-    final_dir = output_dir / "final"
-    staging = output_dir / ".final.tmp"
+
+def _optimizer_step(run: _Run, step: int) -> tuple[float, int, Any, float]:
+    """One optimizer step (all its accumulation micro-batches): (mean loss, tokens, grad norm, lr used)."""
+    import torch
+
+    from trainers.models import collate
+
+    settings, accelerator, dataset = run.settings, run.accelerator, run.dataset
+    micro, accum = settings.per_device_batch_size, settings.grad_accum_steps
+    world, rank = accelerator.num_processes, accelerator.process_index
+    group = micro * world * accum * 8 if settings.group_by_length else None
+    epoch, in_epoch = divmod(step, run.steps_per_epoch)
+    order = epoch_order(len(dataset), epoch, run.seed, dataset.lengths if group else None, group)
+    loss_sum = torch.zeros((), device=accelerator.device)
+    tokens = torch.zeros((), dtype=torch.long, device=accelerator.device)
+    grad_norm = None
+    for accum_index in range(accum):
+        indices = micro_batch(order, in_epoch, accum_index, rank=rank, world=world, micro=micro, accum=accum)
+        batch = collate(run.loaded, [dataset[i] for i in indices], padding_side="right")
+        tokens += int(batch["attention_mask"].sum()) + _vision_tokens(batch, run.loaded.model.config)
+        batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+        with accelerator.accumulate(run.train_model):
+            loss = run.train_model(**batch).loss
+            accelerator.backward(loss)
+            if accelerator.sync_gradients and run.ds_config is None and settings.max_grad_norm > 0:
+                grad_norm = accelerator.clip_grad_norm_(run.train_model.parameters(), settings.max_grad_norm)
+            run.optimizer.step()
+            run.optimizer.zero_grad()
+        loss_sum += loss.detach().float()
+    lr_used = run.scheduler.get_last_lr()[0]
+    run.scheduler.step()
+    if run.ds_config is not None and hasattr(run.train_model, "get_global_grad_norm"):
+        grad_norm = run.train_model.get_global_grad_norm()
+    step_loss = float(accelerator.reduce(loss_sum / accum, reduction="mean"))
+    return step_loss, int(accelerator.reduce(tokens, reduction="sum")), grad_norm, lr_used
+
+
+def _save_final(run: _Run) -> Path:
+    """The trained model and `sft_summary.json` to `<output_dir>/final`, through a staging folder."""
+    accelerator, state = run.accelerator, run.state
+    final_dir = run.output_dir / "final"
+    staging = run.output_dir / ".final.tmp"
     if accelerator.is_main_process:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
     accelerator.wait_for_everyone()
-    ckpt.save_model_files(accelerator, train_model, loaded.processor, staging, merge_lora=settings.merge_lora)
+    ckpt.save_model_files(accelerator, run.train_model, run.loaded.processor, staging,
+                          merge_lora=run.settings.merge_lora)
     if accelerator.is_main_process:
-        summary = {**run_info, "steps": step, "tokens": state["tokens"], "flops": state["flops"],
+        summary = {**run.run_info, "steps": state["step"], "tokens": state["tokens"], "flops": state["flops"],
                    "first_loss": state["first_loss"], "last_loss": state["last_loss"]}
-        (staging / "sft_summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        (staging / "sft_summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n",
+                                                  encoding="utf-8")
         shutil.rmtree(final_dir, ignore_errors=True)
         staging.rename(final_dir)
     accelerator.wait_for_everyone()
-    tracker.close()
-    return SFTResult(output_dir, final_dir, step, state["first_loss"], state["last_loss"],
-                     time.perf_counter() - started, state["tokens"], state["flops"], len(dataset),
-                     dataclasses.asdict(settings), accelerator.unwrap_model(train_model))
+    return final_dir
