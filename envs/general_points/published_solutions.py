@@ -17,6 +17,7 @@ import itertools
 import numpy as np
 
 from envs.general_points.formula import evaluate_tokens
+from envs.general_points.solver import float_eval
 
 _SYMBOLS = ("a", "b", "c", "d")
 _INSERTIONS = ((), (0, 4), (0, 6), (2, 6), (2, 8), (4, 8), (0, 4, 6, 10))
@@ -62,20 +63,6 @@ def _tree(tokens: list[str]):
     return values[0]
 
 
-def _float_value(node, columns: dict[str, np.ndarray]) -> np.ndarray:
-    if isinstance(node, str):
-        return columns[node]
-    operator, left, right = node
-    a, b = _float_value(left, columns), _float_value(right, columns)
-    if operator == "+":
-        return a + b
-    if operator == "-":
-        return a - b
-    if operator == "*":
-        return a * b
-    return np.divide(a, b, out=np.full_like(a, np.nan), where=b != 0)
-
-
 @functools.lru_cache(maxsize=4096)
 def _solutions_of(hand: tuple[int, ...], target: int) -> tuple[str, ...]:
     orderings = sorted(set(itertools.permutations(hand)))
@@ -87,7 +74,7 @@ def _solutions_of(hand: tuple[int, ...], target: int) -> tuple[str, ...]:
             for ops in itertools.product("+-*/", repeat=3):
                 slots = {"o1": ops[0], "o2": ops[1], "o3": ops[2]}
                 tokens = [slots.get(t, t) for t in template]
-                values = _float_value(_tree(tokens), columns)
+                values = float_eval(_tree(tokens), columns)
                 for row in np.nonzero(np.abs(values - target) < 1e-6)[0]:
                     numbers = dict(zip(_SYMBOLS, (str(n) for n in orderings[row])))
                     concrete = [numbers.get(t, t) for t in tokens]

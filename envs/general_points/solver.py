@@ -80,11 +80,11 @@ def _float_op(operator: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(a, b, out=np.full_like(a, np.nan), where=b != 0)
 
 
-def _float_eval(node, columns: dict[str, np.ndarray]) -> np.ndarray:
+def float_eval(node, columns: dict[str, np.ndarray]) -> np.ndarray:
     if isinstance(node, str):
         return columns[node]
     operator, left, right = node
-    return _float_op(operator, _float_eval(left, columns), _float_eval(right, columns))
+    return _float_op(operator, float_eval(left, columns), float_eval(right, columns))
 
 
 def _bind(node, leaves: dict[str, int]) -> Node:
@@ -109,7 +109,7 @@ def compute_solutions(target: int) -> dict[Hand, tuple[str, ...]]:
         for o1, o2, o3 in itertools.product(OPERATORS, repeat=3):
             for shape in SHAPES:
                 symbolic = shape("a", "b", "c", "d", o1, o2, o3)
-                values = _float_eval(symbolic, columns)
+                values = float_eval(symbolic, columns)
                 for row in np.nonzero(np.abs(values - target) < 1e-6)[0]:
                     leaves = dict(zip("abcd", rows[row]))
                     node = _bind(symbolic, leaves)
