@@ -14,19 +14,20 @@ architecture and tokenizer, pre-trained once at build time on a broad GeneralPoi
   show wrong attempts and the verifier's message (the feedback turn of a 5-attempt episode), and the loss
   covers the final, correct answer only, so a wrong attempt is never learnt as an answer.
 
-Why a small loop here rather than `trainers.sft.train.train_sft`: the built-in is built lazily, inside
-whichever command first asks for it (`sft`, `ppo`, `eval`, a test). `train_sft` reads a data file, takes the
-CLI's `SFTConfig`, creates an accelerate `Accelerator` (process-wide state that a PPO run also owns) and
-calls `set_seed`, which reseeds Python's, numpy's and torch's global generators: the calling command's random
-stream would differ depending on whether the model was already cached. This loop keeps all its randomness in
-its own generators and reuses the SFT trainer's parts that have no side effects (`epoch_order`, `lr_lambda`,
-`encode_conversation`, `collate`). Deterministic: the same recipe gives the same weights.
+Trained by the SFT trainer (`trainers.sft.train.train_sft`, `loss_on="final"`, lengths grouped) in a child
+process (`trainers.sft.isolated`), since the built-in is built lazily inside whichever command first asks for
+it: the command's own random streams, accelerator and launcher state stay untouched. Deterministic: the same
+recipe gives the same weights (bit-identical to the hand-written loop this replaced, whenever
+`warmup_steps <= steps`; a longer warmup is cut to `steps`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,17 +80,14 @@ def corpus_records(recipe: FoundationRecipe) -> list:
 
 
 def encode_records(loaded, records: list) -> list[dict[str, Any]]:
-    """Token ids and labels per record; only the last assistant turn carries labels."""
-    from trainers.models.chat import IGNORE_INDEX, encode_conversation
+    """Token ids and labels per record as the SFT trainer makes them; only the last assistant turn carries
+    labels."""
+    from trainers.sft.batches import EncodedSFTData
+    from trainers.sft.data import SFTExample
 
-    examples = []
-    for record in records:
-        messages = [{"role": role, "content": text} for role, text in record.turns]
-        example = encode_conversation(loaded, messages, with_labels=True)
-        context = encode_conversation(loaded, messages[:-1], add_generation_prompt=True)
-        example["labels"][: context["input_ids"].shape[0]] = IGNORE_INDEX
-        examples.append(example)
-    return examples
+    examples = [SFTExample(record.id, [{"role": role, "content": text} for role, text in record.turns])
+                for record in records]
+    return EncodedSFTData(loaded, examples, 1 << 20, "foundation corpus", loss_on="final").text
 
 
 def _load(folder: Path):
@@ -102,68 +100,55 @@ def _load(folder: Path):
     return LoadedModel(model, tokenizer, tokenizer, False, model.device, str(folder), str(folder))
 
 
-def _train(loaded, examples: list[dict[str, Any]], recipe: FoundationRecipe) -> dict[str, Any]:
-    import torch
+def sft_config(recipe: FoundationRecipe):
+    """The SFT trainer's settings: AdamW (0.9, 0.98, eps 1e-7, no weight decay), warmup then cosine, gradients
+    clipped at 1.0, fp32, batches of similar lengths (groups of 8 batches)."""
+    from trainers.config.schema import SFTConfig
 
-    from trainers.models.chat import collate
-    from trainers.sft.batches import epoch_order
-    from trainers.sft.setup import lr_lambda
+    warmup = min(recipe.warmup_steps, recipe.steps)
+    return SFTConfig(max_steps=recipe.steps, per_device_batch_size=recipe.batch_size,
+                     learning_rate=recipe.learning_rate, loss_on="final", lr_scheduler="cosine",
+                     warmup_ratio=(warmup - 0.5) / recipe.steps,  # ceil(ratio * steps) == warmup, float-safe
+                     adam_beta1=0.9, adam_beta2=0.98, adam_eps=1e-7, weight_decay=0.0, max_grad_norm=1.0,
+                     dtype="fp32", gradient_checkpointing=False, group_by_length=True, save_every=recipe.steps,
+                     save_total_limit=1, log_every=1)
 
-    model = loaded.model
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.learning_rate, betas=(0.9, 0.98), eps=1e-7,
-                                  weight_decay=0.0)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda("cosine", recipe.warmup_steps, recipe.steps))
-    per_epoch = len(examples) // recipe.batch_size
-    if per_epoch == 0:
-        raise ValueError(f"{len(examples)} pre-training records are fewer than one batch of {recipe.batch_size}")
-    tokens, losses = 0, []
-    lengths = [example["input_ids"].shape[0] for example in examples]
-    order: list[int] = []
-    for step in range(recipe.steps):
-        epoch, in_epoch = divmod(step, per_epoch)
-        if in_epoch == 0:  # similar lengths batched together: less padding, the same records
-            order = epoch_order(len(examples), epoch, recipe.seed, lengths, 8 * recipe.batch_size)
-        indices = order[in_epoch * recipe.batch_size:(in_epoch + 1) * recipe.batch_size]
-        batch = collate(loaded, [examples[i] for i in indices], "right")
-        loss = model(**batch).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad(set_to_none=True)
-        tokens += int(batch["attention_mask"].sum())
-        losses.append(loss.item())
-    model.train(False)
-    parameters = sum(p.numel() for p in model.parameters())
+
+def _train(folder: Path, records: list, recipe: FoundationRecipe) -> dict[str, Any]:
+    """`train_sft` on `records` from the model in `folder`; the trained model's files replace it there."""
+    from envs.sft_records import write_records
+    from trainers.sft.isolated import train_sft_isolated
+    from trainers.sft.train import LOG_FILE
+
+    work = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.pretraining-"))
+    try:
+        write_records(records, work / "data", "llava")
+        result = train_sft_isolated({"sft": dataclasses.asdict(sft_config(recipe)), "model": str(folder),
+                                     "data": str(work / "data"), "output_dir": str(work / "train"),
+                                     "seed": recipe.seed})
+        losses = [json.loads(line)["loss"] for line in (work / "train" / LOG_FILE).read_text().splitlines()]
+        for entry in (work / "train" / "final").iterdir():
+            if entry.name != "sft_summary.json":
+                os.replace(entry, folder / entry.name)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    per_epoch = len(records) // recipe.batch_size
     tail = losses[-50:]
     return {"epochs": round(recipe.steps / per_epoch, 3), "first_loss": round(losses[0], 4) if losses else None,
-            "final_loss": round(sum(tail) / len(tail), 4) if tail else None, "train_tokens": tokens,
-            "train_flops": 6.0 * parameters * tokens}
+            "final_loss": round(sum(tail) / len(tail), 4) if tail else None, "train_tokens": result["tokens"],
+            "train_flops": result["flops"]}
 
 
 def pretrain_foundation(folder: Path, recipe: FoundationRecipe | None = None) -> dict[str, Any]:
     """Pre-train the model saved in `folder` (a freshly built `tiny-llama`) in place; returns the summary
     also written to `folder/foundation_pretraining.json` (recipe, corpus size, losses, tokens, FLOPs)."""
-    import torch
-
     recipe = recipe or DEFAULT_RECIPE
     folder = Path(folder)
     started = time.perf_counter()
-    loaded = _load(folder)
     records = corpus_records(recipe)
-    examples = encode_records(loaded, records)
-    # One thread: the same float reductions, hence the same weights, whatever the machine's core count (and
-    # a model this small gains little from a second thread on a shared CPU).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        trained = _train(loaded, examples, recipe)
-    finally:
-        torch.set_num_threads(threads)
-    summary = {"recipe": dataclasses.asdict(recipe), "records": len(records), **trained}
-    loaded.model.save_pretrained(folder)
-    loaded.tokenizer.save_pretrained(folder)
+    if len(records) < recipe.batch_size:
+        raise ValueError(f"{len(records)} pre-training records are fewer than one batch of {recipe.batch_size}")
+    summary = {"recipe": dataclasses.asdict(recipe), "records": len(records), **_train(folder, records, recipe)}
     (folder / RECORD_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     summary["seconds"] = round(time.perf_counter() - started, 1)
     return summary

@@ -131,12 +131,13 @@ def _sft(out: Path, env_kwargs: Any, recipe: TinyInitRecipe) -> dict[str, Any]:
     """`train_sft` on `init_records` (written to `out/data` in the llava layout); the trained model's files
     end up in `out` itself. Returns the init's metadata."""
     from envs.sft_records import write_records
+    from trainers.sft.isolated import train_sft_isolated
 
     data_dir, train_dir = out / "data", out / "train"
     records = init_records(env_kwargs, recipe, data_dir)
     write_records(records, data_dir, "llava")
     base = tiny_model_for(env_kwargs.language_only)
-    result = _train_isolated({"sft": dataclasses.asdict(init_sft_config(recipe)), "model": base,
+    result = train_sft_isolated({"sft": dataclasses.asdict(init_sft_config(recipe)), "model": base,
                               "data": str(data_dir), "output_dir": str(train_dir), "seed": recipe.seed})
     for entry in (train_dir / "final").iterdir():
         os.rename(entry, out / entry.name)
@@ -144,48 +145,3 @@ def _sft(out: Path, env_kwargs: Any, recipe: TinyInitRecipe) -> dict[str, Any]:
     shutil.rmtree(train_dir)
     return {"base": base, "recipe": dataclasses.asdict(recipe), "first_loss": result["first_loss"],
             "final_loss": result["last_loss"], "train_tokens": result["tokens"], "train_flops": result["flops"]}
-
-
-_LAUNCHER_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
-                       "MASTER_ADDR", "MASTER_PORT")
-
-
-def _train_isolated(job: dict[str, Any]) -> dict[str, Any]:
-    """Run `train_sft` in a child Python process on one CPU thread.
-
-    The init is built inside a PPO run, possibly one rank of several: in that process `train_sft` would join
-    the launcher's process group (the other ranks wait on the init's file lock: a deadlock), reseed the run's
-    global generators through `set_seed`, and train on whatever GPU is there. The child sees no launcher and
-    no GPU, so the init is the same wherever and by whichever rank it is built."""
-    import subprocess
-    import sys
-
-    env = {k: v for k, v in os.environ.items() if k not in _LAUNCHER_VARIABLES and not k.startswith("ACCELERATE_")}
-    env.update(CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    result_file = Path(job["output_dir"]).parent / "sft_result.json"
-    job = {**job, "result_file": str(result_file)}
-    code = "import sys; from trainers.ppo.init_model import _train_child; _train_child(sys.argv[1])"
-    finished = subprocess.run([sys.executable, "-c", code, json.dumps(job)], env=env, check=False)
-    if finished.returncode != 0:
-        raise RuntimeError(f"the tiny model's SFT init failed (exit {finished.returncode}; its traceback is "
-                           "above); running the command again rebuilds it")
-    result = json.loads(result_file.read_text(encoding="utf-8"))
-    result_file.unlink()
-    return result
-
-
-def _train_child(job_json: str) -> None:
-    """The child's side of `_train_isolated`."""
-    import torch
-
-    from trainers.config.schema import SFTConfig
-    from trainers.sft.train import train_sft
-
-    job = json.loads(job_json)
-    torch.set_num_threads(1)  # a tiny model on a small CPU: see PPORunOptions.cpu_threads
-    result = train_sft(SFTConfig(**job["sft"]), model=job["model"], data=job["data"], output_dir=job["output_dir"],
-                       seed=job["seed"])
-    summary = {"first_loss": result.first_loss, "last_loss": result.last_loss, "tokens": result.tokens,
-               "flops": result.flops, "steps": result.steps}
-    Path(job["result_file"]).write_text(json.dumps(summary) + "\n", encoding="utf-8")
