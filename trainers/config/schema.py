@@ -108,7 +108,8 @@ class SFTConfig:
     data: str | None = None
     """gen-data output: a folder with data.json / data.jsonl, or the file itself."""
     model: str | None = None
-    """A built-in name (tiny-llama, tiny-llama-base, tiny-mllama), a local folder or a hub id; defaults to model_path."""
+    """A built-in name (tiny-llama, tiny-llama-base, tiny-mllama), a local folder or a hub id; defaults to
+    model_path."""
     learning_rate: float | None = None
     num_epochs: float | None = None
     max_steps: int | None = None
