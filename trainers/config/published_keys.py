@@ -15,6 +15,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from envs.registry import GENERAL_POINTS, VIRL
+
 _MISSING = object()
 
 
@@ -76,14 +78,14 @@ MACHINERY_KEYS: tuple[PublishedKey, ...] = (
 """Keys accepted for the published files' sake; see docs/compatibility.md."""
 
 KNOWN_PROMPTS: dict[str, tuple[str, bool]] = {
-    "Q_GeneralPoint_EQN_L": ("gym_cards/GeneralPoint-oneline-v0", True),
-    "Q_GeneralPoint_EQN_L_EG": ("gym_cards/GeneralPoint-oneline-v0", True),
-    "Q_GeneralPoint_EQN_VL": ("gym_cards/GeneralPoint-oneline-v0", False),
-    "Q_GeneralPoint_EQN_VL_EG": ("gym_cards/GeneralPoint-oneline-v0", False),
-    "Q_VIRL_L": ("gym_virl/Navigation-v0", True),
-    "Q_VIRL_L_EG": ("gym_virl/Navigation-v0", True),
-    "Q_VIRL_VL": ("gym_virl/Navigation-v0", False),
-    "Q_VIRL_VL_EG": ("gym_virl/Navigation-v0", False),
+    "Q_GeneralPoint_EQN_L": (GENERAL_POINTS.id, True),
+    "Q_GeneralPoint_EQN_L_EG": (GENERAL_POINTS.id, True),
+    "Q_GeneralPoint_EQN_VL": (GENERAL_POINTS.id, False),
+    "Q_GeneralPoint_EQN_VL_EG": (GENERAL_POINTS.id, False),
+    "Q_VIRL_L": (VIRL.id, True),
+    "Q_VIRL_L_EG": (VIRL.id, True),
+    "Q_VIRL_VL": (VIRL.id, False),
+    "Q_VIRL_VL_EG": (VIRL.id, False),
 }
 """Published prompt names -> (environment id, text variant). Each selects the built-in template of its
 environment and variant (`--prompt-template` replaces it); the `_EG` names, written for hosted models, use the
