@@ -46,63 +46,21 @@ def eval_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return functools.reduce(lambda cmd, decorate: decorate(cmd), reversed(decorators), command)
 
 
-def resolve_jobs(config_file, overrides, task, split_text, num_traj, seed, verify_iter, extra_options=None,
-                 routes_dir=None, ood_routes_dir=None):
-    """The typed config and the split jobs the options ask for."""
-    from envs.registry import TASKS, load_prompt_template, task_of_env_config
-    from evaluators.evaluation import SplitJob, split_job
-    from evaluators.splits import city_env_config, detect_split, parse_split_list
+def resolve_jobs(config_file, overrides, request, extra_options=None):
+    """The typed config, the task, the split jobs the options ask for (`request`, an
+    `evaluators.job_selection.SplitRequest`) and the prompt template."""
+    from envs.registry import TASKS, load_prompt_template
+    from evaluators.job_selection import select_jobs
     from trainers.config import load_config
     from trainers.config.schema import ExperimentConfig
 
-    options = {"seed": seed, "num_traj": num_traj, "env_config.id": TASKS[task].env_id if task else None,
-               **(extra_options or {})}
+    options = {"seed": request.seed, "num_traj": request.num_traj,
+               "env_config.id": TASKS[request.task].env_id if request.task else None, **(extra_options or {})}
     config = load_config(ExperimentConfig, config_file, overrides, options)
     user_env = dict(config.eval_env_config or config.env_config) if (config_file or overrides) else {}
-    task = task or (task_of_env_config(user_env) if user_env else "gp-l")
-    if routes_dir:
-        user_env = {**user_env, **city_env_config(routes_dir), "id": TASKS[task].env_id}
-    other_data = city_env_config(ood_routes_dir) if ood_routes_dir else None
-    from_config = bool(config_file)
-    if split_text is None and from_config:
-        split = detect_split(user_env) if task_of_env_config(user_env) == task else None
-        if split is not None and config.order:
-            split, other_data = ordered_split(split), other_data or dict(user_env)
-        if split is None:
-            env_config = {**TASKS[task].base_env_config, **user_env}
-            if verify_iter is not None:
-                env_config["verify_iter"] = verify_iter
-            jobs = [SplitJob("custom", env_config, config.num_traj, config.seed)]
-        else:
-            jobs = [split_job(split, user_env, config.num_traj, config.seed, verify_iter, other_data)]
-    else:
-        size = num_traj if num_traj is not None else (config.num_traj if from_config else None)
-        run_seed = seed if seed is not None else (config.seed if from_config else None)
-        splits = parse_split_list(task, split_text)
-        if split_text is None and other_data is None:  # "all" without other-city data: the splits it allows
-            splits = [s for s in splits if not s.other_data] or splits
-        jobs = [split_job(s, user_env, size, run_seed, verify_iter, other_data) for s in splits]
+    task, jobs = select_jobs(config, request, from_config=bool(config_file), user_env=user_env)
     template = load_prompt_template({"id": TASKS[task].env_id}, config.prompt_config.template_path)
     return config, task, jobs, template
-
-
-def ordered_split(split):
-    """The published `order: true` evaluation of a detected split: episode i plays route i. The task's ordered
-    split with the same rules when it has one (V-IRL-VL visual OOD, on the config's own route file), else the
-    split itself played in order; on environments without routes (GeneralPoints) `order` has no effect."""
-    import dataclasses
-
-    from envs.registry import SPLITS
-    from trainers.config.published_keys import emit
-
-    if "route_info_path" not in split.requires:
-        emit([f"config key 'order' = True has no effect on {split.task} (its episodes have no routes to order)"])
-        return split
-    for candidate in SPLITS.values():
-        if (candidate.task == split.task and candidate.ordered
-                and all(split.rule_keys.get(key) == value for key, value in candidate.rule_keys.items())):
-            return candidate
-    return dataclasses.replace(split, ordered=True)
 
 
 def output_folder(out_dir: Path | None, config, from_config: bool, default: Path) -> Path:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from evaluators.job_selection import SplitRequest
 from sftvsrl_cli.aliases import UnifiedCommand
 from sftvsrl_cli.commands._evaluation import (eval_options, output_folder, render_summary, resolve_jobs,
                                                run_evaluation)
@@ -63,8 +64,8 @@ def command(output: Output, models, policy, baseline, device, dtype, max_new_tok
 
     output.json_mode = json_
     options = {"prompt_config.template_path": prompt_template, "model_path": None}
-    config, task, jobs, template = resolve_jobs(config_file, overrides, task, split_text, num_traj, seed, verify_iter,
-                                                options, routes_dir, ood_routes_dir)
+    request = SplitRequest(task, split_text, num_traj, seed, verify_iter, routes_dir, ood_routes_dir)
+    config, task, jobs, template = resolve_jobs(config_file, overrides, request, options)
     from_config = bool(config_file)
     if policy != "model":
         if models:

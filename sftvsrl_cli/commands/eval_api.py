@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from evaluators.job_selection import SplitRequest
 from sftvsrl_cli.aliases import UnifiedCommand
 from sftvsrl_cli.commands._evaluation import (eval_options, evaluation_run_error, output_folder, render_summary,
                                                resolve_jobs, run_evaluation)
@@ -54,8 +55,8 @@ def command(output: Output, base_url, model_name, api_key_env, concurrency, time
 
     output.json_mode = json_
     options = {"prompt_config.template_path": prompt_template}
-    config, task, jobs, template = resolve_jobs(config_file, overrides, task, split_text, num_traj, seed, verify_iter,
-                                                options, routes_dir, ood_routes_dir)
+    request = SplitRequest(task, split_text, num_traj, seed, verify_iter, routes_dir, ood_routes_dir)
+    config, task, jobs, template = resolve_jobs(config_file, overrides, request, options)
     base_url, model_name = _endpoint(config, base_url, model_name)
     api_key = _api_key(output, config, api_key_env)
     temperature, max_tokens = _request_settings(config, temperature, max_tokens)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from evaluators.job_selection import SplitRequest
 from sftvsrl_cli.aliases import UnifiedCommand
 from sftvsrl_cli.commands._evaluation import (eval_options, evaluation_run_error, output_folder, resolve_jobs,
                                                run_evaluation)
@@ -51,8 +52,8 @@ def command(output: Output, model, policy, base_url, api_key_env, concurrency, d
     options = {"prompt_config.template_path": prompt_template}
     # A config's env_config picks its split (the published recognition scripts differ only in those rule keys).
     default_splits = None if config_file else "id,visual-ood"
-    config, task, jobs, template = resolve_jobs(config_file, overrides, "gp-vl", split_text or default_splits,
-                                                num_traj, seed, 1, options, routes_dir, ood_routes_dir)
+    request = SplitRequest("gp-vl", split_text or default_splits, num_traj, seed, 1, routes_dir, ood_routes_dir)
+    config, task, jobs, template = resolve_jobs(config_file, overrides, request, options)
     if config_file and config.language_only:
         raise CommandError("recog measures GP-VL card recognition; the config selects the text variant "
                            "(prompt_config.use_vision: true selects the vision one)")
