@@ -33,7 +33,9 @@ from evaluators.lm_eval_export import write_lm_eval_results
 from evaluators.policies import Policy
 from evaluators.provenance import provenance, utc_timestamp
 from evaluators.runner import EpisodeSpec, run_episodes
-from evaluators.splits import Split, count_routes, split_env_config, task_of_env_config
+from envs.registry import task_of_env_config
+from envs.spec import Split
+from evaluators.splits import count_routes, split_env_config
 from evaluators.step_log import StepLog
 
 FORMAT_VERSION = 1

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from evaluators.splits import SUCCESS
+from envs.spec import SUCCESS
 
 SPLIT_ORDER = ("id", "rule-ood", "visual-ood")
 

@@ -24,7 +24,8 @@ from envs.conversation import EpisodeConversation
 from envs.spec import TaskAdapter
 from envs.registry import make_env, make_prompter
 from evaluators.policies import Policy, PolicyFailure, PolicyRequest
-from evaluators.splits import Split, episode_reset_kwargs, episode_seed
+from envs.spec import Split
+from evaluators.splits import episode_reset_kwargs, episode_seed
 from evaluators.step_log import StepLog
 
 

@@ -27,10 +27,7 @@ import numpy as np
 
 from envs import registry
 from envs.registry import SPLITS, TASKS, get_task, task_of_env_config
-from envs.spec import RECOGNITION, STEP_ACCURACY, SUCCESS, Split, Task
-
-__all__ = ["RECOGNITION", "STEP_ACCURACY", "SUCCESS", "Split", "Task", "SPLITS", "TASKS", "get_task",
-           "task_of_env_config"]
+from envs.spec import Split
 
 
 def task_names() -> list[str]:

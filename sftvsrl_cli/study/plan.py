@@ -110,20 +110,19 @@ def build_plan(config: StudyConfig, out: str | Path) -> list[Stage]:
 
 def _replicate(config: StudyConfig, out: Path, seed: int) -> list[Stage]:
     root = out / f"seed-{seed}"
-    env, variant = config.task.split("-")
     data, init, sft, rl = root / "data", root / "init", root / "sft", root / "rl"
     init_model = str(init / "final")
-    stages = [_gen_data(config, data, env, variant, seed, root),
+    stages = [_gen_data(config, data, seed, root),
               _sft("init", config, config.model, data, init, config.init_steps, config.init_steps, seed, root)]
     stages.append(_eval(config, root, seed, "init", 0, init_model))
     stages.append(_sft("sft", config, init_model, data, sft, config.sft_steps,
                        save_every(config.sft_steps, config.checkpoints), seed, root))
     for step in checkpoint_steps(config.sft_steps, config.checkpoints):
         stages.append(_eval(config, root, seed, "sft", step, str(sft / f"checkpoint-{step}")))
-    stages += _rl_arm(config, init_model, rl, env, variant, seed, root, "rl", ())
+    stages += _rl_arm(config, init_model, rl, seed, root, "rl", ())
     for verify_iter in config.verify_iters:  # the verification-iterations ablation (Fig 10): RL arms only
         arm = ablation_arm(verify_iter)
-        stages += _rl_arm(config, init_model, root / arm, env, variant, seed, root, arm,
+        stages += _rl_arm(config, init_model, root / arm, seed, root, arm,
                           (f"--env_config.verify_iter={verify_iter}",))
     return stages
 
@@ -132,10 +131,10 @@ def ablation_arm(verify_iter: int) -> str:
     return f"rl-viter{verify_iter}"
 
 
-def _rl_arm(config: StudyConfig, init_model: str, out: Path, env: str, variant: str, seed: int, root: Path,
+def _rl_arm(config: StudyConfig, init_model: str, out: Path, seed: int, root: Path,
             arm: str, extra: tuple[str, ...]) -> list[Stage]:
     job = "rl" if arm == "rl" else "ablation"
-    stages = [_ppo(config, init_model, out, env, variant, seed, root, job, extra)]
+    stages = [_ppo(config, init_model, out, seed, root, job, extra)]
     for update in checkpoint_steps(config.rl_updates, config.checkpoints):
         model = str(out / "checkpoints" / f"update_{update:06d}" / "policy")
         stages.append(_eval(config, root, seed, arm, update, model, job))
@@ -146,11 +145,10 @@ def _name(root: Path, *parts: str) -> str:
     return "/".join((root.name, *parts))
 
 
-def _gen_data(config: StudyConfig, data: Path, env: str, variant: str, seed: int, root: Path) -> Stage:
-    argv = ["--task", f"{env}-{variant}", "--num", str(config.data_records), "--seed", str(seed),
+def _gen_data(config: StudyConfig, data: Path, seed: int, root: Path) -> Stage:
+    argv = ["--task", config.task, "--num", str(config.data_records), "--seed", str(seed),
             OUT_OPTION["gen-data"], str(data)]
-    if env == "virl":
-        argv += ["--routes", str(config.routes)] if config.routes else []
+    argv += ["--routes", str(config.routes)] if config.routes else []  # V-IRL route data
     argv += env_overrides(config)
     return Stage(_name(root, "data"), "gen-data", tuple(argv), str(data), seed, "init", config.data_records,
                  expect={"records": config.data_records})
@@ -165,9 +163,9 @@ def _sft(arm: str, config: StudyConfig, model: str, data: Path, out: Path, steps
     return Stage(_name(root, out.name), "sft", tuple(argv), str(out), seed, arm, steps, expect={"steps": steps})
 
 
-def _ppo(config: StudyConfig, model: str, out: Path, env: str, variant: str, seed: int, root: Path, job: str,
+def _ppo(config: StudyConfig, model: str, out: Path, seed: int, root: Path, job: str,
          extra: tuple[str, ...]) -> Stage:
-    argv = ["--task", f"{env}-{variant}", "--model", model, OUT_OPTION["ppo"], str(out), "--seed", str(seed),
+    argv = ["--task", config.task, "--model", model, OUT_OPTION["ppo"], str(out), "--seed", str(seed),
             *RESUME_ARGS["ppo"]]
     if config.rl_config:
         argv += ["-f", config.rl_config]
