@@ -16,11 +16,21 @@ from sftvsrl_cli.console import Output
 from sftvsrl_cli.run_folder import claim_output_dir
 from sftvsrl_cli.stages import ensure_builtin_model
 from sftvsrl_cli.options import OVERRIDE_CONTEXT, config_options, friendly_errors, json_option, seed_option
+from sftvsrl_cli.published_sft_flags import translate_published_flags
 
 
-@click.command("sft", cls=UnifiedCommand, context_settings=OVERRIDE_CONTEXT)
+class SFTCommand(UnifiedCommand):
+    """`sft` also takes the published SFT script's flags (sftvsrl_cli/published_sft_flags.py)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, translate_published_flags(args))
+
+
+@click.command("sft", cls=SFTCommand, context_settings=OVERRIDE_CONTEXT)
 @click.option("--model", default=None, help="tiny-llama (default), tiny-llama-base, tiny-mllama, a model folder or a hub id.")
 @click.option("--data", default=None, help="gen-data output folder, or its data.json / data.jsonl.")
+@click.option("--image-folder", default=None, help="Folder that relative image paths in the data start from "
+              "(default: the data file's folder).")
 @click.option("--out", "output_dir", type=click.Path(file_okay=False), default=None, help="Output folder.")
 @click.option("--lr", "learning_rate", type=float, default=None, help="Learning rate (paper: 1e-6 text, 5e-7 image).")
 @click.option("--epochs", "num_epochs", type=float, default=None, help="Epochs (may be fractional).")
@@ -34,6 +44,12 @@ from sftvsrl_cli.options import OVERRIDE_CONTEXT, config_options, friendly_error
 @click.option("--merge-lora", is_flag=True, default=None, help="Write merged weights (not the adapter) to final/.")
 @click.option("--freeze-vision-tower", is_flag=True, default=None)
 @click.option("--freeze-projector", is_flag=True, default=None)
+@click.option("--freeze-llm", is_flag=True, default=None, help="Train only the vision tower and projector.")
+@click.option("--projector-lr", type=float, default=None, help="Projector learning rate (default: --lr).")
+@click.option("--vision-lr", type=float, default=None, help="Vision tower learning rate (default: --lr).")
+@click.option("--tf32/--no-tf32", default=None, help="TF32 matmuls on Ampere+ GPUs (default: torch's).")
+@click.option("--save-only-model", is_flag=True, default=None,
+              help="Checkpoints hold the weights only: smaller, but a run cannot resume from them.")
 @click.option("--deepspeed", default=None, help="zero2, zero3, zero3_offload or a DeepSpeed JSON file.")
 @click.option("--dtype", default=None, help="bf16 (CUDA default), fp16 or fp32 (CPU default).")
 @click.option("--gradient-checkpointing/--no-gradient-checkpointing", default=None)
@@ -88,6 +104,13 @@ def command(output: Output, model, data, output_dir, resume, overwrite, local_ra
                 output.info(f"resuming at step {info['start_step']}")
             if info["truncated_examples"]:
                 output.info(f"{info['truncated_examples']} record(s) truncated to max_length")
+            if info["record_repeats"] > 1:
+                output.info(f"the data is smaller than one step's batch: each record appears "
+                            f"{info['record_repeats']} times per epoch")
+            if info["schedule"].startswith("DeepSpeed"):
+                output.info(f"learning rate from the DeepSpeed file's scheduler section: {info['schedule']}")
+            for note in info["notes"]:
+                output.info(f"Warning: {note}")
             bar["handle"] = stack.enter_context(output.progress("sft", total=info["total_steps"]))
             bar["handle"].advance(info["start_step"])
             bar["at"] = info["start_step"]

@@ -107,6 +107,9 @@ class SFTConfig:
 
     data: str | None = None
     """gen-data output: a folder with data.json / data.jsonl, or the file itself."""
+    image_folder: str | None = None
+    """The folder a record's relative image paths start from (the published SFT script's `image_folder`);
+    None: the data file's folder."""
     model: str | None = None
     """A built-in name (tiny-llama, tiny-llama-base, tiny-mllama), a local folder or a hub id; defaults to
     model_path."""
@@ -138,6 +141,16 @@ class SFTConfig:
     merge_lora: bool = False
     freeze_vision_tower: bool = False
     freeze_projector: bool = False
+    freeze_llm: bool = False
+    """Train only the vision tower and projector (the published script's `freeze_llm`)."""
+    projector_lr: float | None = None
+    """Learning rate of the vision-language projector; None: learning_rate."""
+    vision_lr: float | None = None
+    """Learning rate of the vision tower; None: learning_rate."""
+    tf32: bool | None = None
+    """TF32 matmuls on Ampere and newer GPUs (None: torch's default); no effect on a CPU."""
+    save_only_model: bool = False
+    """Checkpoints hold the weights only (no optimizer or RNG state): smaller, but they cannot be resumed."""
     deepspeed: str | None = None
     """zero2, zero3, zero3_offload or a DeepSpeed JSON file; None trains without DeepSpeed."""
     save_every: int | None = None

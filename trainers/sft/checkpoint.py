@@ -3,7 +3,8 @@
 `<output_dir>/checkpoint-<step>/` holds the model in the standard HF layout (`from_pretrained` / `load_model`
 load it; a LoRA run holds the adapter in peft's layout), the tokenizer or processor, `trainer_state.json`
 (step, scheduler, token and FLOP counters, the run's settings) and `state/` (accelerate / DeepSpeed state:
-optimizer, per-rank RNG). Everything is written into `.checkpoint-<step>.tmp/` and renamed into place once
+optimizer, per-rank RNG; left out with `save_only_model`, which makes the checkpoint a model to load but not a
+run to resume). Everything is written into `.checkpoint-<step>.tmp/` and renamed into place once
 every rank has finished, so a folder named `checkpoint-<step>` is always complete.
 """
 
@@ -78,16 +79,18 @@ def _fsync_dir(path: Path) -> None:
 
 
 def save_checkpoint(accelerator, model, processor, output_dir: Path, step: int, trainer_state: dict[str, Any],
-                    keep: int | None = None) -> Path:
+                    keep: int | None = None, model_only: bool = False) -> Path:
     final = output_dir / f"checkpoint-{step}"
     staging = output_dir / f".checkpoint-{step}.tmp"
     if accelerator.is_main_process:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(staging / "state"))
+    if not model_only:
+        accelerator.save_state(str(staging / "state"))
     save_model_files(accelerator, model, processor, staging)
     if accelerator.is_main_process:
+        trainer_state = {**trainer_state, "model_only": model_only}
         (staging / STATE_FILE).write_text(json.dumps(trainer_state, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
@@ -109,6 +112,14 @@ def load_trainer_state(checkpoint: Path) -> dict[str, Any]:
 def load_checkpoint(accelerator, checkpoint: Path) -> dict[str, Any]:
     """Restore the accelerate / DeepSpeed state (model, optimizer, RNG) of `checkpoint`; return its trainer
     state. A truncated, corrupt or foreign file is a `CheckpointError` naming the checkpoint and what to do."""
+    try:
+        model_only = load_trainer_state(checkpoint).get("model_only", False)
+    except (OSError, ValueError, AttributeError):
+        model_only = False
+    if model_only:
+        raise CheckpointError(f"--resume: {checkpoint} was written with --save-only-model (weights only, no optimizer "
+                              "or RNG state) and cannot be resumed; fine-tune from its weights with --model "
+                              f"{checkpoint} in a new output folder, or start over with --overwrite")
     try:
         accelerator.load_state(str(checkpoint / "state"))
         saved = load_trainer_state(checkpoint)

@@ -9,7 +9,8 @@ file itself (`.json` with a list of records, `.jsonl` with one record a line, ei
 - messages: `{"id"?, "messages": [{"role", "content": str | [{"type": "image"|"text", ...}]}], "images"?}`.
 
 Every problem (malformed JSON, an empty file, unknown roles, no assistant turn, a missing or unreadable image,
-a mismatch between image markers and images) raises `SFTDataError` naming the file and the record.
+a mismatch between image markers and images) raises `SFTDataError` naming the file and the record. Relative
+image paths start from the data file's folder, or from `image_folder` when one is given.
 """
 
 from __future__ import annotations
@@ -177,9 +178,18 @@ def _check_image(path: Path, where: str) -> None:
         raise SFTDataError(f"{where}: unreadable image {path}: {error}") from None
 
 
-def load_sft_data(data: str | Path, check_images: bool = True) -> list[SFTExample]:
-    """All records of an SFT data file or folder, checked; raises `SFTDataError` on the first bad one."""
+def load_sft_data(data: str | Path, check_images: bool = True,
+                  image_folder: str | Path | None = None) -> list[SFTExample]:
+    """All records of an SFT data file or folder, checked; raises `SFTDataError` on the first bad one.
+
+    Relative image paths start from `image_folder` (the published SFT script's `--image_folder`, e.g. `./`: the
+    working directory), else from the data file's folder. Absolute paths are taken as they are."""
     path = find_data_file(data)
+    images_base = path.parent
+    if image_folder is not None:
+        images_base = Path(image_folder).expanduser().resolve()
+        if not images_base.is_dir():
+            raise SFTDataError(f"--image-folder {image_folder}: not a folder")
     records = _read_records(path)
     if not records:
         raise SFTDataError(f"{path}: no records")
@@ -199,7 +209,7 @@ def load_sft_data(data: str | Path, check_images: bool = True) -> list[SFTExampl
             raise SFTDataError(f"{where}: the conversation has no assistant turn to learn from")
         if messages[-1]["role"] != "assistant":
             raise SFTDataError(f"{where}: the conversation must end with an assistant turn")
-        image_paths = [(path.parent / image).resolve() for image in images]
+        image_paths = [(images_base / image).resolve() for image in images]
         if check_images:
             for image_path in image_paths:
                 _check_image(image_path, where)

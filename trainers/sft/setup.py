@@ -1,5 +1,6 @@
 """Resolved SFT settings (paper defaults for real models, CPU defaults for the tiny ones) and model preparation
-(gradient checkpointing, freezing the vision tower / projector, LoRA).
+(gradient checkpointing, freezing the vision tower / projector / language model, LoRA, one learning rate per
+component).
 
 Paper defaults (§5.2, `sft/sft_scripts/*.sh`): lr 1e-6 for text data and 5e-7 for image data, 1 epoch,
 per-device batch 16, cosine with warmup 0.03, AdamW (0.9, 0.98), eps 1e-7, weight decay 0, bf16, gradient
@@ -46,6 +47,13 @@ def resolve_settings(sft, model_name: str, has_images: bool):
         raise ValueError(f"sft_config.loss_on must be all or final, got {settings.loss_on!r}")
     if settings.merge_lora and not settings.lora:
         raise ValueError("--merge-lora needs --lora")
+    for key in ("learning_rate", "projector_lr", "vision_lr"):
+        value = getattr(settings, key)
+        if value is not None and not value > 0:
+            raise ValueError(f"sft_config.{key} must be positive, got {value}")
+    if settings.freeze_llm and settings.lora:
+        raise ValueError("--freeze-llm with --lora would freeze the adapters too; train the vision side in full "
+                         "(--full --freeze-llm) or the language model with adapters (--lora)")
     return settings
 
 
@@ -53,9 +61,28 @@ def _submodules(model, names) -> list:
     return [module for name, module in model.named_modules() if name.rsplit(".", 1)[-1] in names]
 
 
-def freeze(model, vision_tower: bool, projector: bool) -> list[str]:
-    """Freeze the vision tower and/or projector; returns what was frozen (errors if nothing matched)."""
+def component_of(parameter_name: str) -> str:
+    """"projector", "vision" or "llm": the part of a (vision-)language model a parameter belongs to. The
+    projector is checked first: some families nest it in the vision module (Qwen2-VL's `visual.merger`)."""
+    parts = parameter_name.split(".")
+    if any(part in PROJECTOR_NAMES for part in parts):
+        return "projector"
+    if any(part in VISION_TOWER_NAMES for part in parts):
+        return "vision"
+    return "llm"
+
+
+def freeze(model, vision_tower: bool, projector: bool, llm: bool = False) -> list[str]:
+    """Freeze the vision tower, projector and/or language model (everything else: its layers, embeddings and
+    head); returns what was frozen (errors if nothing matched)."""
     frozen = []
+    if llm:
+        language = [p for name, p in model.named_parameters() if component_of(name) == "llm"]
+        if len(language) == len(list(model.parameters())):
+            raise ValueError("--freeze-llm leaves nothing to train: the model has no vision tower or projector")
+        for parameter in language:
+            parameter.requires_grad_(False)
+        frozen.append("language model")
     for wanted, names, label in ((vision_tower, VISION_TOWER_NAMES, "vision tower"),
                                  (projector, PROJECTOR_NAMES, "projector")):
         if not wanted:
@@ -85,10 +112,30 @@ def prepare_model(model, settings) -> Any:
         if settings.gradient_checkpointing:
             model.enable_input_require_grads()
         model = get_peft_model(model, config)
-    freeze(model, settings.freeze_vision_tower, settings.freeze_projector)
+    freeze(model, settings.freeze_vision_tower, settings.freeze_projector, settings.freeze_llm)
     if not any(p.requires_grad for p in model.parameters()):
         raise ValueError("nothing left to train: every parameter is frozen")
     return model
+
+
+def parameter_groups(model, settings) -> tuple[list[dict[str, Any]], list[str]]:
+    """The trainable parameters in optimizer groups, one per distinct rate (`learning_rate` for the language
+    model, `projector_lr` / `vision_lr` for those parts, else `learning_rate`), in the model's order within a
+    group and the language model's rate first; and a note per rate given for a part the model lacks or freezes."""
+    rates = {"llm": settings.learning_rate, "projector": settings.projector_lr or settings.learning_rate,
+             "vision": settings.vision_lr or settings.learning_rate}
+    by_rate: dict[float, list] = {rates["llm"]: []}
+    present = set()
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            part = component_of(name)
+            present.add(part)
+            by_rate.setdefault(rates[part], []).append(parameter)
+    notes = [f"{option} {getattr(settings, key)} applies to nothing: no trainable {label}"
+             for key, option, part, label in (("projector_lr", "--projector-lr", "projector", "projector"),
+                                              ("vision_lr", "--vision-lr", "vision", "vision tower"))
+             if getattr(settings, key) is not None and part not in present]
+    return [{"params": params, "lr": rate} for rate, params in by_rate.items() if params], notes
 
 
 def lr_lambda(kind: str, warmup_steps: int, total_steps: int):

@@ -25,7 +25,8 @@ from trainers.sft import checkpoint as ckpt
 from trainers.sft.batches import EncodedSFTData, epoch_order, micro_batch
 from trainers.sft.data import find_data_file, load_sft_data
 from trainers.sft.distributed import make_accelerator, resolve_deepspeed_file
-from trainers.sft.setup import lr_lambda, prepare_model, resolve_settings
+from trainers.sft.deepspeed_sections import apply_optimizer_section, multiplier_for, schedule_from_section
+from trainers.sft.setup import lr_lambda, parameter_groups, prepare_model, resolve_settings
 
 LOG_FILE = "train_log.jsonl"
 
@@ -64,18 +65,28 @@ def _vision_tokens(batch: dict[str, Any], config: Any) -> int:
     return int(mask.sum()) * ((side // vision.patch_size) ** 2 + 1)
 
 
-def _optimizer(model, settings, ds_config):
+def _optimizer(groups, settings, ds_config):
     import torch
 
-    params = [p for p in model.parameters() if p.requires_grad]
     kwargs = dict(lr=settings.learning_rate, betas=(settings.adam_beta1, settings.adam_beta2), eps=settings.adam_eps,
                   weight_decay=settings.weight_decay)
     offload = ((ds_config or {}).get("zero_optimization", {}).get("offload_optimizer") or {}).get("device", "none")
     if offload in ("cpu", "nvme"):
         from deepspeed.ops.adam import DeepSpeedCPUAdam
 
-        return DeepSpeedCPUAdam(params, adamw_mode=True, **kwargs)
-    return torch.optim.AdamW(params, **kwargs)
+        return DeepSpeedCPUAdam(groups, adamw_mode=True, **kwargs)
+    return torch.optim.AdamW(groups, **kwargs)
+
+
+def _set_tf32(enabled: bool | None) -> None:
+    """TF32 matmuls and convolutions on or off (None: torch's default); only CUDA reads these flags."""
+    if enabled is None:
+        return
+    import torch
+
+    precision = "tf32" if enabled else "ieee"
+    torch.backends.cuda.matmul.fp32_precision = precision
+    torch.backends.cudnn.conv.fp32_precision = precision
 
 
 def _check_trackers(report_to: list[str]) -> None:
@@ -109,6 +120,8 @@ class _Run:
     scheduler: Any
     total_steps: int
     steps_per_epoch: int
+    repeats: int
+    """How often each record appears in an epoch: 1, or more when the data is smaller than one step's batch."""
     num_params: int
     resume_from: Path | None
     output_dir: Path
@@ -147,15 +160,19 @@ def _setup(sft, model: str, data: str, output_dir: Path, seed: int, resume: str 
     from trainers.models import load_model
 
     data_file = find_data_file(data)
-    examples = load_sft_data(data_file)
+    examples = load_sft_data(data_file, image_folder=sft.image_folder)
     settings = resolve_settings(sft, model, any(e.images for e in examples))
+    _set_tf32(settings.tf32)
     _check_trackers(list(settings.report_to))
     resume_from = ckpt.resolve_resume(resume, output_dir)
     precision = _precision(settings.dtype, torch.cuda.is_available())
     micro, accum = settings.per_device_batch_size, settings.grad_accum_steps
-    accelerator, ds_config = make_accelerator(
+    made = make_accelerator(
         deepspeed=settings.deepspeed, micro_batch=micro, grad_accum=accum, max_grad_norm=settings.max_grad_norm,
         mixed_precision=precision, report_to=[], project_dir=output_dir)  # trackers: trainers.tracking
+    accelerator, ds_config = made[:2]
+    hf_sections = made[2] if len(made) > 2 else {}
+    settings = apply_optimizer_section(hf_sections.get("optimizer"), settings)
     if ds_config and settings.lora and settings.merge_lora and ds_config["zero_optimization"].get("stage") == 3:
         raise ValueError("--merge-lora is not supported with ZeRO-3; merge the saved adapter afterwards")
     set_seed(seed)
@@ -163,27 +180,39 @@ def _setup(sft, model: str, data: str, output_dir: Path, seed: int, resume: str 
     loaded = load_model(model, dtype=load_dtype, device="cpu", for_training=True)
     dataset = EncodedSFTData(loaded, examples, settings.max_length, str(data_file), loss_on=settings.loss_on)
     world = accelerator.num_processes
-    steps_per_epoch = len(dataset) // (micro * world * accum)
-    if steps_per_epoch == 0:
-        raise ValueError(f"{data_file}: {len(dataset)} records are fewer than one optimizer step's batch "
-                         f"({micro} per device x {world} processes x {accum} accumulation)")
+    batch = micro * world * accum
+    repeats = 1
+    if len(dataset) < batch:
+        if not settings.max_steps:
+            raise ValueError(f"{data_file}: {len(dataset)} records are fewer than one optimizer step's batch "
+                             f"({micro} per device x {world} processes x {accum} accumulation); lower the batch "
+                             "or give --max-steps (each step then reuses records)")
+        repeats = math.ceil(batch / len(dataset))
+    steps_per_epoch = len(dataset) * repeats // batch
     total_steps = settings.max_steps or max(1, math.ceil(settings.num_epochs * steps_per_epoch))
     warmup_steps = math.ceil(settings.warmup_ratio * total_steps)
     num_params = sum(p.numel() for p in loaded.model.parameters())
 
     train_model = prepare_model(loaded.model, settings)
-    optimizer = _optimizer(train_model, settings, ds_config)
-    multiplier = lr_lambda(settings.lr_scheduler, warmup_steps, total_steps)
+    groups, notes = parameter_groups(train_model, settings)
+    optimizer = _optimizer(groups, settings, ds_config)
+    schedule = schedule_from_section(hf_sections.get("scheduler"), learning_rate=settings.learning_rate,
+                                     warmup_ratio=settings.warmup_ratio, total_steps=total_steps)
+    multiplier = (multiplier_for(schedule, settings.learning_rate) if schedule else
+                  lr_lambda(settings.lr_scheduler, warmup_steps, total_steps))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier)
     train_model, optimizer = accelerator.prepare(train_model, optimizer)
     train_model.train()
     run = _Run(settings, accelerator, ds_config, loaded, dataset, train_model, optimizer, scheduler, total_steps,
-               steps_per_epoch, num_params, resume_from, output_dir, seed)
+               steps_per_epoch, repeats, num_params, resume_from, output_dir, seed)
     run.run_info = {"model": model, "data": str(data_file), "seed": seed, "num_examples": len(dataset),
                     "num_params": num_params, "world_size": world, "total_steps": total_steps,
                     "steps_per_epoch": steps_per_epoch,
                     "deepspeed": str(resolve_deepspeed_file(settings.deepspeed) or ""), "precision": precision,
-                    "truncated_examples": dataset.truncated, "start_step": 0, "settings": dataclasses.asdict(settings)}
+                    "truncated_examples": dataset.truncated, "start_step": 0, "settings": dataclasses.asdict(settings),
+                    "schedule": schedule.describe() if schedule else
+                    f"{settings.lr_scheduler}, warm-up {warmup_steps} steps",
+                    "lr_groups": [group["lr"] for group in groups], "notes": notes, "record_repeats": repeats}
     return run
 
 
@@ -235,7 +264,7 @@ def _step_loop(run: _Run, tracker, on_step, started: float) -> None:
             trainer_state = {**state, "scheduler": run.scheduler.state_dict(), "total_steps": run.total_steps,
                              "run": {k: v for k, v in run.run_info.items() if k != "start_step"}}
             ckpt.save_checkpoint(accelerator, run.train_model, run.loaded.processor, run.output_dir, step,
-                                 trainer_state, keep=settings.save_total_limit)
+                                 trainer_state, keep=settings.save_total_limit, model_only=settings.save_only_model)
 
 
 def _optimizer_step(run: _Run, step: int) -> tuple[float, int, Any, float]:
@@ -249,7 +278,10 @@ def _optimizer_step(run: _Run, step: int) -> tuple[float, int, Any, float]:
     world, rank = accelerator.num_processes, accelerator.process_index
     group = micro * world * accum * 8 if settings.group_by_length else None
     epoch, in_epoch = divmod(step, run.steps_per_epoch)
-    order = epoch_order(len(dataset), epoch, run.seed, dataset.lengths if group else None, group)
+    size = len(dataset) * run.repeats
+    order = epoch_order(size, epoch, run.seed, dataset.lengths * run.repeats if group else None, group)
+    if run.repeats > 1:
+        order = [index % len(dataset) for index in order]
     loss_sum = torch.zeros((), device=accelerator.device)
     tokens = torch.zeros((), dtype=torch.long, device=accelerator.device)
     grad_norm = None
