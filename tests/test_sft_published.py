@@ -249,3 +249,47 @@ def test_unsupported_sections_are_named_and_explicit_optimizer_values_win():
                                        SFTConfig())
     assert (explicit.learning_rate, explicit.adam_beta1, explicit.adam_beta2, explicit.adam_eps) == (3e-5, 0.8, 0.9,
                                                                                                     1e-7)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_freeze_llm_trains_only_the_vision_side_at_its_rates(tmp_path):
+    from safetensors.torch import load_file
+
+    from trainers.models import load_model
+
+    data = write_gp(tmp_path / "vl", 8, "messages", language_only=False)
+    settings = SFTConfig(max_steps=2, per_device_batch_size=4, learning_rate=1e-3, freeze_llm=True,
+                         vision_lr=1e-4, projector_lr=1e-2)
+    result = train_sft(settings, model="tiny-mllama", data=str(data), output_dir=tmp_path / "out", seed=0)
+    after = load_file(str(result.final_dir / "model.safetensors"))
+    before = load_file(str(Path(load_model("tiny-mllama").path) / "model.safetensors"))
+    language = [k for k in before if component_of(k) == "llm"]
+    vision = [k for k in before if component_of(k) == "vision"]
+    projector = [k for k in before if component_of(k) == "projector"]
+    assert language and all(torch.equal(after[k], before[k]) for k in language)
+    assert any(not torch.equal(after[k], before[k]) for k in vision)
+    assert any(not torch.equal(after[k], before[k]) for k in projector)
+    summary = json.loads((result.final_dir / "sft_summary.json").read_text())
+    assert summary["lr_groups"] == [1e-2, 1e-4] or summary["lr_groups"] == [1e-4, 1e-2]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_published_deepspeed_file_runs_its_warmup_schedule(gp_l_small, tmp_path):
+    """The published zero3_offload.json as it is: ZeRO-3 with offload on one CPU process, and the learning
+    rate of each step is DeepSpeed's WarmupLR (log warm-up to --lr, then constant), not cosine."""
+    from deepspeed.runtime.lr_schedules import WarmupLR
+
+    steps = 40  # warm-up ceil(0.03 x 40) = 2 steps
+    result = CliRunner().invoke(cli, ["sft", "--model", "tiny-llama", "--data", str(gp_l_small), "--out",
+                                      str(tmp_path / "out"), "--deepspeed", str(PUBLISHED / "sft_zero3_offload.json"),
+                                      "--max-steps", str(steps), "--batch-size", "4", "--lr", "1e-4",
+                                      "--log-every", "1"])
+    assert result.exit_code == 0, result.output
+    assert "WarmupLR" in result.output
+    used = [json.loads(line)["lr"] for line in (tmp_path / "out" / "train_log.jsonl").read_text().splitlines()]
+    assert used == pytest.approx(_deepspeed_lrs(WarmupLR, steps, warmup_min_lr=0, warmup_max_lr=1e-4,
+                                                warmup_num_steps=2), rel=1e-9, abs=1e-15)
+    summary = json.loads((tmp_path / "out" / "final" / "sft_summary.json").read_text())
+    assert summary["schedule"].startswith("DeepSpeed WarmupLR") and "sft_zero3_offload.json" in summary["deepspeed"]

@@ -195,6 +195,7 @@ def _setup(sft, model: str, data: str, output_dir: Path, seed: int, resume: str 
 
     train_model = prepare_model(loaded.model, settings)
     groups, notes = parameter_groups(train_model, settings)
+    group_rates = [group["lr"] for group in groups]
     optimizer = _optimizer(groups, settings, ds_config)
     schedule = schedule_from_section(hf_sections.get("scheduler"), learning_rate=settings.learning_rate,
                                      warmup_ratio=settings.warmup_ratio, total_steps=total_steps)
@@ -212,7 +213,7 @@ def _setup(sft, model: str, data: str, output_dir: Path, seed: int, resume: str 
                     "truncated_examples": dataset.truncated, "start_step": 0, "settings": dataclasses.asdict(settings),
                     "schedule": schedule.describe() if schedule else
                     f"{settings.lr_scheduler}, warm-up {warmup_steps} steps",
-                    "lr_groups": [group["lr"] for group in groups], "notes": notes, "record_repeats": repeats}
+                    "lr_groups": group_rates, "notes": notes, "record_repeats": repeats}
     return run
 
 
