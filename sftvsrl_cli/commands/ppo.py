@@ -62,7 +62,8 @@ def _format_update(record: dict) -> str:
 @click.option("--eval-episodes", type=click.IntRange(min=1), default=None, help="Episodes per split and evaluation.")
 @click.option("--deepspeed", "deepspeed_config", default=None, metavar="NAME|FILE",
               help="Train under DeepSpeed: a packaged config (zero2, zero2_offload, zero3, zero3_offload) or a "
-                   "JSON file; launch ranks with deepspeed, torchrun or accelerate launch.")
+                   "JSON file; launch ranks with deepspeed, torchrun or accelerate launch (default: the DeepSpeed "
+                   "settings of accelerate launch's config, file or inline).")
 @click.option("--offload-optimizer", is_flag=True,
               help="DeepSpeed: keep the optimizer state on the CPU, stepped by DeepSpeed's CPU Adam (paper).")
 @click.option("--gradient-checkpointing/--no-gradient-checkpointing", default=None,
@@ -71,7 +72,8 @@ def _format_update(record: dict) -> str:
 @click.option("--resume", is_flag=False, flag_value="latest", default=None, metavar="[auto]",
               help="Continue from the latest complete checkpoint in --out; `--resume auto`: only if there is one.")
 @click.option("--overwrite", is_flag=True, help="Discard what the output folder holds and start over.")
-@click.option("--dtype", default=None, help="Model dtype (default bf16 on CUDA, fp32 on CPU).")
+@click.option("--dtype", default=None, help="Model dtype (default: accelerate launch's mixed_precision, else bf16 "
+              "on CUDA, fp32 on CPU).")
 @attn_option
 @click.option("--cpu-threads", type=click.IntRange(min=1), default=None,
               help="torch threads on a CPU (default: 1 for models under 100M parameters).")
@@ -100,14 +102,15 @@ def command(output: Output, task, model, output_dir, eval_every, eval_episodes, 
     """
     from trainers.models.attention import preferred_attention
     from trainers.ppo.config import PPORunOptions, PPOTrainConfig
+    from trainers.sft.distributed import deepspeed_choice, launcher_dtype
     from sftvsrl_cli.stages import ppo_policy_init
 
     output.json_mode = json_
     experiment = _experiment(task, model, output_dir, report_to, seed, config_file, overrides)
-    if not deepspeed_config:  # `accelerate launch` given a DeepSpeed config file
-        from trainers.sft.distributed import accelerate_deepspeed_file
-
-        deepspeed_config = accelerate_deepspeed_file()
+    deepspeed_config = deepspeed_choice(deepspeed_config)  # else what `accelerate launch` configured
+    dtype, dtype_note = launcher_dtype(dtype)
+    if dtype_note and int(os.environ.get("RANK", "0")) == 0:
+        output.info(dtype_note)
     if deepspeed_config:
         from trainers.ppo.deepspeed_setup import check_deepspeed_choice
 

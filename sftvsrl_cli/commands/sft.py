@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import click
 
 from trainers.config import load_config
 from trainers.config.schema import ExperimentConfig
+from trainers.sft.distributed import launcher_dtype
 from sftvsrl_cli.aliases import UnifiedCommand
 from sftvsrl_cli.attention_option import attn_option
 from sftvsrl_cli.console import Output
@@ -50,8 +52,10 @@ class SFTCommand(UnifiedCommand):
 @click.option("--tf32/--no-tf32", default=None, help="TF32 matmuls on Ampere+ GPUs (default: torch's).")
 @click.option("--save-only-model", is_flag=True, default=None,
               help="Checkpoints hold the weights only: smaller, but a run cannot resume from them.")
-@click.option("--deepspeed", default=None, help="zero2, zero3, zero3_offload or a DeepSpeed JSON file.")
-@click.option("--dtype", default=None, help="bf16 (CUDA default), fp16 or fp32 (CPU default).")
+@click.option("--deepspeed", default=None, help="zero2, zero3, zero3_offload or a DeepSpeed JSON file (default: "
+              "what accelerate launch's config sets, file or inline).")
+@click.option("--dtype", default=None, help="bf16 (CUDA default), fp16 or fp32 (CPU default); under accelerate "
+              "launch, its mixed_precision is the default.")
 @click.option("--gradient-checkpointing/--no-gradient-checkpointing", default=None)
 @attn_option
 @click.option("--max-length", type=click.IntRange(min=8), default=None, help="Truncate longer records (4096).")
@@ -88,8 +92,12 @@ def command(output: Output, model, data, output_dir, resume, overwrite, local_ra
     model_name = sft.model or config.model_path or "tiny-llama"
     if not sft.data:
         raise click.UsageError("give the training data with --data (or sft_config.data in the config)")
+    dtype, dtype_note = launcher_dtype(sft.dtype)
+    sft = dataclasses.replace(sft, dtype=dtype)
 
     if int(os.environ.get("RANK", "0")) == 0:
+        if dtype_note:
+            output.info(dtype_note)
         claim_output_dir(config.output_dir, "sft", resume=bool(resume), overwrite=overwrite)
     ensure_builtin_model(output, model_name)
     with contextlib.ExitStack() as stack:

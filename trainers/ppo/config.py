@@ -26,9 +26,9 @@ class PPORunOptions:
     eval_every: int = 0
     """Evaluate on the environment's ID and OOD splits every K updates (0: never)."""
     eval_episodes: int = 32
-    deepspeed: str | None = None
-    """A packaged DeepSpeed config by name (zero2, zero2_offload, zero3, zero3_offload) or a JSON file; None runs
-    plain PyTorch in one process."""
+    deepspeed: str | dict | None = None
+    """A packaged DeepSpeed config by name (zero2, zero2_offload, zero3, zero3_offload), a JSON file, or the
+    DeepSpeed config of `accelerate launch`'s inline settings; None runs plain PyTorch in one process."""
     offload_optimizer: bool = False
     gradient_checkpointing: bool | None = None
     """Recompute activations in the update's backward pass; None: on for models over ~1B parameters."""

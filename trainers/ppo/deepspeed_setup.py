@@ -1,5 +1,6 @@
 """The DeepSpeed side of a PPO run's set-up: which config (a packaged name such as `zero2`, `zero3`,
-`zero3_offload`, or a JSON file), its "auto" values filled for PPO, and the optimizer DeepSpeed is given.
+`zero3_offload`, a JSON file, or the DeepSpeed config of `accelerate launch`'s inline settings; see
+trainers/sft/distributed.py), its "auto" values filled for PPO, and the optimizer DeepSpeed is given.
 
 PPO steps the engine once per mini-batch (micro batch 1 as DeepSpeed counts it), so `train_batch_size` is the
 accumulation times the world size. Optimizer offload needs DeepSpeed's CPU Adam (`DeepSpeedCPUAdam`, a C++ op
@@ -8,27 +9,28 @@ compiled on first use); DeepSpeed refuses a plain `torch.optim.Adam` there.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import torch
 
 from envs.errors import InputError
-from trainers.sft.distributed import filled_deepspeed_config, resolve_deepspeed_file
+from trainers.sft.distributed import DeepSpeedChoice, filled_deepspeed_config, read_deepspeed_config
 
 BUCKET_GRAIN = 1_000_000
 """Capped buckets are rounded up to this many elements (DeepSpeed wants them aligned)."""
 BUCKET_KEYS = ("reduce_bucket_size", "allgather_bucket_size", "stage3_prefetch_bucket_size")
 
 
-def deepspeed_config(name_or_path: str, grad_accum_steps: int, max_grad_norm: float, bf16: bool,
+def deepspeed_config(choice: DeepSpeedChoice, grad_accum_steps: int, max_grad_norm: float, bf16: bool,
                      offload_optimizer: bool, world_size: int = 1, parameters: int | None = None) -> dict[str, Any]:
-    """The packaged config `name_or_path` (or a JSON file) with the run's accumulation, clipping, precision and
-    offload filled in. `parameters` caps the communication buckets: a bucket larger than the model only
-    allocates memory it never fills."""
-    path = resolve_deepspeed_file(name_or_path)
-    config = filled_deepspeed_config(path, micro_batch=1, grad_accum=grad_accum_steps, world_size=world_size,
-                                     max_grad_norm=max_grad_norm, mixed_precision="bf16" if bf16 else "no")
+    """The config `choice` (a packaged name, a JSON file or a config dict) with the run's accumulation,
+    clipping, precision and offload filled in. `parameters` caps the communication buckets: a bucket larger
+    than the model only allocates memory it never fills."""
+    config, where = read_deepspeed_config(choice)
+    _refuse_hf_sections(config, where)
+    config = filled_deepspeed_config(config, where=where, micro_batch=1, grad_accum=grad_accum_steps,
+                                     world_size=world_size, max_grad_norm=max_grad_norm,
+                                     mixed_precision="bf16" if bf16 else "no")
     config["gradient_accumulation_steps"] = grad_accum_steps
     config["gradient_clipping"] = max_grad_norm
     config["train_micro_batch_size_per_gpu"] = 1
@@ -38,7 +40,7 @@ def deepspeed_config(name_or_path: str, grad_accum_steps: int, max_grad_norm: fl
     config.setdefault("zero_allow_untested_optimizer", True)
     zero = config.setdefault("zero_optimization", {})
     if zero.get("stage", 0) not in (0, 1, 2, 3):
-        raise InputError(f"{path}: zero_optimization.stage must be 0-3, got {zero.get('stage')!r}")
+        raise InputError(f"{where}: zero_optimization.stage must be 0-3, got {zero.get('stage')!r}")
     if offload_optimizer:
         if zero.get("stage", 0) == 0:
             raise InputError("--offload-optimizer needs ZeRO stage 1-3 (e.g. --deepspeed zero2)")
@@ -52,22 +54,22 @@ def deepspeed_config(name_or_path: str, grad_accum_steps: int, max_grad_norm: fl
     return config
 
 
-def check_deepspeed_choice(name_or_path: str, offload_optimizer: bool, eval_every: int) -> int:
-    """Resolve `name_or_path` before any model is loaded (one clear line when it is wrong); returns the stage."""
-    try:
-        path = resolve_deepspeed_file(name_or_path)
-    except (FileNotFoundError, ValueError) as error:
-        raise InputError(str(error)) from None
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-        stage = zero_stage(config)
-    except (OSError, ValueError, TypeError, AttributeError) as error:
-        raise InputError(f"cannot read DeepSpeed config {path}: {error}") from None
+def _refuse_hf_sections(config: dict[str, Any], where: str) -> None:
     if "optimizer" in config or "scheduler" in config:
-        raise InputError(f"{path}: remove the 'optimizer'/'scheduler' sections; sftvsrl ppo builds Adam and the "
+        raise InputError(f"{where}: remove the 'optimizer'/'scheduler' sections; sftvsrl ppo builds Adam and the "
                          "schedule from its own config")
+
+
+def check_deepspeed_choice(choice: DeepSpeedChoice, offload_optimizer: bool, eval_every: int) -> int:
+    """Read `choice` before any model is loaded (one clear line when it is wrong); returns the stage."""
+    config, where = read_deepspeed_config(choice)
+    try:
+        stage = zero_stage(config)
+    except (ValueError, TypeError, AttributeError) as error:
+        raise InputError(f"cannot read DeepSpeed config {where}: {error}") from None
+    _refuse_hf_sections(config, where)
     if offload_optimizer and stage == 0:
-        raise InputError(f"--offload-optimizer needs ZeRO stage 1-3; {name_or_path} is stage 0")
+        raise InputError(f"--offload-optimizer needs ZeRO stage 1-3; {where} is stage 0")
     if stage == 3 and eval_every:
         raise InputError("--eval-every is not supported under ZeRO-3 (rank 0 evaluates alone, but every rank "
                          "holds a shard of the weights); evaluate the saved checkpoints with `sftvsrl eval`")

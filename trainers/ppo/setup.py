@@ -31,6 +31,7 @@ from trainers.ppo.rollout import RolloutWorker
 from trainers.ppo.run_log import RunLog
 from trainers.ppo.safe_files import load_tensor_file
 from trainers.ppo.value_head import PolicyWithValue, ValueHead, hidden_size_of
+from trainers.sft.distributed import deepspeed_label
 
 
 @dataclass
@@ -72,6 +73,8 @@ def set_cpu_threads(model: torch.nn.Module, threads: int | None) -> None:
 def config_text(config: PPOTrainConfig) -> str:
     data = asdict(config.experiment)
     data["ppo_run"] = asdict(config.options)
+    if config.options.deepspeed:  # the file's path, or what accelerate's inline settings asked for
+        data["ppo_run"]["deepspeed"] = deepspeed_label(config.options.deepspeed)
     return yaml.safe_dump(data, sort_keys=True)
 
 

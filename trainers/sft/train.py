@@ -24,7 +24,7 @@ from typing import Any, Callable
 from trainers.sft import checkpoint as ckpt
 from trainers.sft.batches import EncodedSFTData, epoch_order, micro_batch
 from trainers.sft.data import find_data_file, load_sft_data
-from trainers.sft.distributed import make_accelerator, resolve_deepspeed_file
+from trainers.sft.distributed import deepspeed_label, fill_model_sized_values, make_accelerator
 from trainers.sft.deepspeed_sections import apply_optimizer_section, multiplier_for, schedule_from_section
 from trainers.sft.setup import lr_lambda, parameter_groups, prepare_model, resolve_settings
 
@@ -178,6 +178,7 @@ def _setup(sft, model: str, data: str, output_dir: Path, seed: int, resume: str 
     set_seed(seed)
     load_dtype = "bf16" if (ds_config and precision == "bf16") else "fp32"
     loaded = load_model(model, dtype=load_dtype, device="cpu", for_training=True)
+    fill_model_sized_values(accelerator, loaded.model.config)
     dataset = EncodedSFTData(loaded, examples, settings.max_length, str(data_file), loss_on=settings.loss_on)
     world = accelerator.num_processes
     batch = micro * world * accum
@@ -209,7 +210,7 @@ def _setup(sft, model: str, data: str, output_dir: Path, seed: int, resume: str 
     run.run_info = {"model": model, "data": str(data_file), "seed": seed, "num_examples": len(dataset),
                     "num_params": num_params, "world_size": world, "total_steps": total_steps,
                     "steps_per_epoch": steps_per_epoch,
-                    "deepspeed": str(resolve_deepspeed_file(settings.deepspeed) or ""), "precision": precision,
+                    "deepspeed": deepspeed_label(settings.deepspeed), "precision": precision,
                     "truncated_examples": dataset.truncated, "start_step": 0, "settings": dataclasses.asdict(settings),
                     "schedule": schedule.describe() if schedule else
                     f"{settings.lr_scheduler}, warm-up {warmup_steps} steps",
