@@ -187,4 +187,5 @@ def test_accelerate_launch_with_the_packaged_yaml_from_elsewhere(tmp_path):
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=800)
     assert result.returncode == 0, result.stderr[-4000:]
     _check_update(out)
-    assert yaml.safe_load((out / "config.yaml").read_text())["ppo_run"]["deepspeed"] == "zero2_offload.json"
+    recorded = yaml.safe_load((out / "config.yaml").read_text())["ppo_run"]["deepspeed"]
+    assert recorded == str(DEEPSPEED_CONFIGS / "zero2_offload.json")  # the file used, found by name

@@ -274,12 +274,21 @@ def world_size_from_env() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def deepspeed_plugin(ds_config: dict[str, Any]):
+    """accelerate's DeepSpeed plugin for a filled config."""
+    from accelerate.utils import DeepSpeedPlugin
+
+    # The DeepSpeed fields of accelerate's YAML are in ds_config now; left listed, the plugin refuses a config
+    # given alongside them.
+    os.environ.pop("ACCELERATE_CONFIG_DS_FIELDS", None)
+    return DeepSpeedPlugin(hf_ds_config=ds_config, zero3_init_flag=False)
+
+
 def make_accelerator(*, deepspeed: str | None, micro_batch: int, grad_accum: int, max_grad_norm: float,
                      mixed_precision: str, report_to: list[str], project_dir: Path):
     """(an Accelerator with a DeepSpeed plugin when configured, its DeepSpeed config or None, the config's
     HF-Trainer-style sections: {"optimizer": section or None, "scheduler": section or None})."""
     from accelerate import Accelerator
-    from accelerate.utils import DeepSpeedPlugin
 
     choice = deepspeed_choice(deepspeed)
     plugin, ds_config, sections = None, None, {key: None for key in HF_SECTIONS}
@@ -289,10 +298,7 @@ def make_accelerator(*, deepspeed: str | None, micro_batch: int, grad_accum: int
         ds_config = filled_deepspeed_config(raw, where=where, micro_batch=micro_batch, grad_accum=grad_accum,
                                             world_size=world_size_from_env(), max_grad_norm=max_grad_norm,
                                             mixed_precision=mixed_precision)
-        # The accelerate YAML's DeepSpeed fields are in ds_config now; left listed, the plugin refuses a config
-        # given alongside them.
-        os.environ.pop("ACCELERATE_CONFIG_DS_FIELDS", None)
-        plugin = DeepSpeedPlugin(hf_ds_config=ds_config, zero3_init_flag=False)
+        plugin = deepspeed_plugin(ds_config)
     import torch
     from accelerate.utils import InitProcessGroupKwargs
 
