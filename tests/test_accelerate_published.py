@@ -129,6 +129,20 @@ def test_bad_inline_settings_are_named(variable, value, message, launched):
         deepspeed_choice(None)
 
 
+def test_a_deepspeed_file_next_to_inline_settings_is_refused(tmp_path, launched):
+    published = yaml.safe_load(LAUNCHERS["8gpu"].read_text())
+    both = {**published, "deepspeed_config": {**published["deepspeed_config"], "deepspeed_config_file": "zero2.json"}}
+    (tmp_path / "both.yaml").write_text(yaml.safe_dump(both))
+    launched(accelerate_env(tmp_path / "both.yaml"))
+    with pytest.raises(InputError, match="gives a deepspeed_config_file and zero_stage, offload_optimizer_device, "
+                                         "offload_param_device"):
+        deepspeed_choice(None)
+    file_only = {**published, "deepspeed_config": {"deepspeed_config_file": "zero2.json", "zero3_init_flag": False}}
+    (tmp_path / "file.yaml").write_text(yaml.safe_dump(file_only))
+    launched(accelerate_env(tmp_path / "file.yaml"))
+    assert deepspeed_choice(None) == "zero2.json" and launcher_dtype(None) == ("bf16", None)
+
+
 def test_ppo_cli_refuses_bad_inline_settings_in_one_line(tmp_path, launched):
     from sftvsrl_cli.main import cli
 

@@ -6,7 +6,8 @@ The same code runs single-process (`sftvsrl sft ...`), under `accelerate launch`
 configured DeepSpeed: with a `deepspeed_config_file`, or with inline settings in its YAML (the published
 `scripts/config_zero2_*.yaml`: `zero_stage`, `offload_optimizer_device`, `offload_param_device`, optionally
 `gradient_accumulation_steps` and `gradient_clipping`), which accelerate exports as `ACCELERATE_*` variables and
-which `inline_deepspeed_config` turns into a DeepSpeed config. A choice is thus a name, a file, or such a dict.
+which `inline_deepspeed_config` turns into a DeepSpeed config (a YAML with both is refused: the file would
+override the settings). A choice is thus a name, a file, or such a dict.
 
 The config's "auto" fields are filled here from the run's settings (micro batch, accumulation, clipping,
 precision), so no dataloader has to pass through accelerate; the ZeRO-3 bucket sizes left "auto" are filled by
@@ -31,6 +32,9 @@ from envs.errors import InputError
 DEEPSPEED_CONFIGS = Path(__file__).resolve().parents[2] / "sftvsrl_cli" / "configs" / "deepspeed"
 HF_SECTIONS = ("optimizer", "scheduler")
 OFFLOAD_DEVICES = ("none", "cpu", "nvme")
+INLINE_FIELDS = ("zero_stage", "offload_optimizer_device", "offload_param_device", "gradient_accumulation_steps",
+                 "gradient_clipping")
+"""The DeepSpeed settings of an accelerate YAML that a DeepSpeed config file would override."""
 
 DeepSpeedChoice = str | dict
 """A packaged config name, a JSON file, or a DeepSpeed config (what accelerate's inline settings become)."""
@@ -80,7 +84,15 @@ def deepspeed_choice(name: str | dict | None) -> DeepSpeedChoice | None:
         return name
     if not _accelerate_configured_deepspeed():
         return None
-    return accelerate_deepspeed_file() or inline_deepspeed_config()
+    env_file = accelerate_deepspeed_file()
+    if env_file is None:
+        return inline_deepspeed_config()
+    given = os.environ.get("ACCELERATE_CONFIG_DS_FIELDS", "").split(",")
+    both = [field for field in INLINE_FIELDS if field in given]
+    if both:
+        raise InputError(f"the accelerate config gives a deepspeed_config_file and {', '.join(both)}, which the "
+                         "file would override; set them in the DeepSpeed file only")
+    return env_file
 
 
 def _env_int(variable: str, default: str, what: str) -> int:
