@@ -10,8 +10,9 @@ which `inline_deepspeed_config` turns into a DeepSpeed config (a YAML with both 
 override the settings). A choice is thus a name, a file, or such a dict.
 
 The config's "auto" fields are filled here from the run's settings (micro batch, accumulation, clipping,
-precision), so no dataloader has to pass through accelerate; the ZeRO-3 bucket sizes left "auto" are filled by
-accelerate from the model's hidden size when the model is prepared. A file's HF-Trainer-style `optimizer` and
+precision), so no dataloader has to pass through accelerate; the ZeRO sizes left "auto" (`reduce_bucket_size`,
+`stage3_*`) are filled from the model's hidden size once the SFT trainer has loaded it (`fill_model_sized_values`,
+as the HF Trainer does). A file's HF-Trainer-style `optimizer` and
 `scheduler` sections (the published SFT `zero3_offload.json`) are taken out and returned to the SFT trainer,
 which builds them (trainers/sft/deepspeed_sections.py); DeepSpeed never sees them.
 
