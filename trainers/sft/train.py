@@ -167,11 +167,9 @@ def _setup(sft, model: str, data: str, output_dir: Path, seed: int, resume: str 
     resume_from = ckpt.resolve_resume(resume, output_dir)
     precision = _precision(settings.dtype, torch.cuda.is_available())
     micro, accum = settings.per_device_batch_size, settings.grad_accum_steps
-    made = make_accelerator(
+    accelerator, ds_config, hf_sections = make_accelerator(
         deepspeed=settings.deepspeed, micro_batch=micro, grad_accum=accum, max_grad_norm=settings.max_grad_norm,
         mixed_precision=precision, report_to=[], project_dir=output_dir)  # trackers: trainers.tracking
-    accelerator, ds_config = made[:2]
-    hf_sections = made[2] if len(made) > 2 else {}
     settings = apply_optimizer_section(hf_sections.get("optimizer"), settings)
     if ds_config and settings.lora and settings.merge_lora and ds_config["zero_optimization"].get("stage") == 3:
         raise ValueError("--merge-lora is not supported with ZeRO-3; merge the saved adapter afterwards")
