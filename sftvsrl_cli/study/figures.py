@@ -63,6 +63,8 @@ def curves(study: dict[str, Any], path: Path) -> Path:
         metric = replicates[0]["points"]["init"][0]["scores"][split]["metric"].replace("_", " ")
         axis.set_title(f"{study['config']['task']} {split}")
         axis.set_xlabel("Training computation (GFLOPs)")
+        axis.xaxis.set_major_locator(plt.MaxNLocator(5))
+        axis.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
         axis.set_ylabel(f"{metric} (%)")
         axis.grid(alpha=0.3)
         low, high = axis.get_ylim()

@@ -34,9 +34,10 @@ PROGRAM = "sftvsrl"
 OUT_OPTION = {"gen-data": "--out", "sft": "--out", "ppo": "--out", "eval": "--out"}
 RESUME_ARGS = {"gen-data": (), "sft": ("--resume", "auto"), "ppo": ("--resume", "auto"), "eval": ()}
 
-# Rough seconds per unit on the 2-core development CPU (README measurements), for the ETA only: an SFT step
-# of batch 32, a PPO update of ppo/tiny_gp_l, one evaluation episode, one gen-data record.
-UNIT_SECONDS = {"gen-data": 0.002, "sft": 1.1, "ppo": 8.0, "eval": 0.6}
+# Rough seconds per unit on the quiet 2-core development CPU (the default study, docs/study.md), for the ETA
+# only, which rescales them by what this machine takes once a stage of the kind has run: an SFT step of batch
+# 32, a PPO update of ppo/tiny_gp_l, one evaluation episode, one gen-data record.
+UNIT_SECONDS = {"gen-data": 0.0003, "sft": 0.6, "ppo": 9.0, "eval": 0.07}
 
 
 @dataclass(frozen=True)

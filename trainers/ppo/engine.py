@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from trainers.models.activation_checkpointing import enable_activation_checkpointing
 from trainers.ppo.deepspeed_setup import deepspeed_config, make_optimizer, zero_stage
 from trainers.ppo.safe_files import check_deepspeed_files, load_tensor_file
 
@@ -187,7 +188,7 @@ def apply_gradient_checkpointing(model: torch.nn.Module, wanted: bool | None) ->
         if not getattr(model, "supports_gradient_checkpointing", False):
             raise ValueError(f"{type(model).__name__} does not support gradient checkpointing; "
                              "pass --no-gradient-checkpointing")
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable_activation_checkpointing(model)
     return bool(wanted)
 
 

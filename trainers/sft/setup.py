@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from trainers.models.activation_checkpointing import enable_activation_checkpointing
 from trainers.models.builtin import BUILTIN_MODELS
 
 PAPER_DEFAULTS = {"learning_rate_text": 1e-6, "learning_rate_image": 5e-7, "num_epochs": 1.0,
@@ -99,7 +100,7 @@ def freeze(model, vision_tower: bool, projector: bool, llm: bool = False) -> lis
 def prepare_model(model, settings) -> Any:
     """Apply gradient checkpointing, LoRA and freezing as `settings` ask; returns the model to train."""
     if settings.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable_activation_checkpointing(model)
         model.config.use_cache = False
     if settings.lora:
         from peft import LoraConfig, get_peft_model
