@@ -5,18 +5,23 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from trainers.ppo.compute import ComputeLedger, image_tokens_per_image, update_tokens
+from trainers.models.families import image_tokens_per_image
+from trainers.ppo.compute import ComputeLedger, update_tokens
 from trainers.ppo.storage import RolloutStorage
 from trainers.ppo.transition import Transition
 
 
-def test_image_tokens_follow_the_vision_config():
+def test_image_tokens_follow_the_vision_config_where_images_are_not_in_the_text():
     vision = SimpleNamespace(image_size=224, patch_size=16, max_num_tiles=1)
-    assert image_tokens_per_image(SimpleNamespace(vision_config=vision)) == 14 * 14 + 1
+    assert image_tokens_per_image(SimpleNamespace(model_type="mllama", vision_config=vision)) == 14 * 14 + 1
     # Llama-3.2-Vision (560 px, 14 px patches, 4 tiles): the published code's "1601 visual tokens".
     big = SimpleNamespace(image_size=560, patch_size=14, max_num_tiles=4)
-    assert image_tokens_per_image(SimpleNamespace(vision_config=big)) == 1601
-    assert image_tokens_per_image(SimpleNamespace()) == 0
+    assert image_tokens_per_image(SimpleNamespace(model_type="mllama", vision_config=big)) == 1601
+    assert image_tokens_per_image(SimpleNamespace(model_type="llama")) == 0
+    # Qwen-VL and Gemma 3 write an image's tokens into input_ids: counted with the text, never twice.
+    siglip = SimpleNamespace(image_size=896, patch_size=14)
+    for model_type in ("gemma3", "qwen2_5_vl", "qwen3_vl"):
+        assert image_tokens_per_image(SimpleNamespace(model_type=model_type, vision_config=siglip)) == 0
 
 
 def test_update_tokens_and_ledger():

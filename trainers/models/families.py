@@ -53,6 +53,22 @@ def family_of(model_type: str) -> Family:
     return FAMILIES.get(model_type) or Family(model_type, "concat")
 
 
+def image_tokens_per_image(model_config: Any) -> int:
+    """Visual tokens one image adds to a sequence's token count on the compute axis (6 N D): for Mllama, whose
+    images reach the text through cross-attention and never appear in `input_ids`, one tile's patches plus the
+    class token (1601 for Llama-3.2-Vision, 560 px / 14 px patches: the published code's "1601 visual tokens"),
+    whatever the tile count; 0 for the families whose processor writes an image's tokens into `input_ids`
+    (Qwen-VL, Gemma 3: counted with the text) and for text models."""
+    vision = getattr(model_config, "vision_config", None)
+    if vision is None or family_of(getattr(model_config, "model_type", "")).layout != "stack":
+        return 0
+    size, patch = getattr(vision, "image_size", 0), getattr(vision, "patch_size", 0)
+    if not size or not patch:
+        return 0
+    side = size if isinstance(size, int) else size[0]
+    return (side // patch) ** 2 + 1
+
+
 def vision_inputs(example: dict[str, Any]) -> dict[str, Any]:
     """The vision inputs of an encoded example: everything its processor produced besides the text tensors."""
     return {key: value for key, value in example.items() if key not in TEXT_KEYS}

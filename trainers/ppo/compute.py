@@ -20,18 +20,6 @@ def parameter_count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def image_tokens_per_image(model_config: Any) -> int:
-    """Visual tokens of one image as the paper counts them: one tile's patches plus the class token (1601 for
-    Llama-3.2-Vision, 560 px / 14 px patches), whatever the tile count; 0 for text models."""
-    vision = getattr(model_config, "vision_config", None)
-    if vision is None:
-        return 0
-    size, patch = getattr(vision, "image_size", 0), getattr(vision, "patch_size", 0)
-    if not size or not patch:
-        return 0
-    return (size // patch) ** 2 + 1
-
-
 def update_tokens(storage: RolloutStorage, ppo_epoch: int, image_tokens: int, bootstrap_tokens: int) -> tuple[int, int]:
     """(D_RL, D_buffer) of one rank's update: tokens trained on over the PPO epochs, tokens of the rollout."""
     prompt, answer = storage.token_counts()

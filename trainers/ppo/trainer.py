@@ -11,7 +11,8 @@ from typing import Any, Callable
 import torch
 
 from trainers.ppo.checkpoint import prune_checkpoints
-from trainers.ppo.compute import image_tokens_per_image, update_tokens
+from trainers.models.families import image_tokens_per_image
+from trainers.ppo.compute import update_tokens
 from trainers.ppo.config import PPOTrainConfig
 from trainers.ppo.rollout import score
 from trainers.ppo.rollout_stats import RolloutStats

@@ -7,7 +7,7 @@ fixed by the seed (see trainers/sft/batches.py). The loss is the mean cross-entr
 Every `save_every` steps and at the end a checkpoint is written (trainers/sft/checkpoint.py); the trained
 model goes to `<output_dir>/final` in HF layout. `<output_dir>/train_log.jsonl` gets one line per logged step
 (loss, lr, grad norm, tokens, tokens/s, elapsed, ETA, FLOPs = 6 * N * D with N the model's parameters and D
-the tokens trained on, image tiles' patch tokens included).
+the tokens trained on; an Mllama image adds one tile's patch tokens, `image_tokens_per_image`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from trainers.models.families import image_tokens_per_image
 from trainers.sft import checkpoint as ckpt
 from trainers.sft.batches import EncodedSFTData, epoch_order, micro_batch
 from trainers.sft.data import find_data_file, load_sft_data
@@ -54,15 +55,6 @@ def _precision(dtype: str | None, cuda: bool) -> str:
     if name not in ("bf16", "fp16", "fp32"):
         raise ValueError(f"sft_config.dtype must be bf16, fp16 or fp32, got {dtype!r}")
     return "no" if name == "fp32" else name
-
-
-def _vision_tokens(batch: dict[str, Any], config: Any) -> int:
-    mask = batch.get("aspect_ratio_mask")
-    vision = getattr(config, "vision_config", None)
-    if mask is None or vision is None or not hasattr(vision, "patch_size"):
-        return 0
-    side = vision.image_size if isinstance(vision.image_size, int) else vision.image_size[0]
-    return int(mask.sum()) * ((side // vision.patch_size) ** 2 + 1)
 
 
 def _optimizer(groups, settings, ds_config):
@@ -122,6 +114,8 @@ class _Run:
     steps_per_epoch: int
     repeats: int
     """How often each record appears in an epoch: 1, or more when the data is smaller than one step's batch."""
+    image_tokens: int
+    """Tokens an image adds to the count beyond `input_ids` (trainers/models/families.py)."""
     num_params: int
     resume_from: Path | None
     output_dir: Path
@@ -204,7 +198,8 @@ def _setup(sft, model: str, data: str, output_dir: Path, seed: int, resume: str 
     train_model, optimizer = accelerator.prepare(train_model, optimizer)
     train_model.train()
     run = _Run(settings, accelerator, ds_config, loaded, dataset, train_model, optimizer, scheduler, total_steps,
-               steps_per_epoch, repeats, num_params, resume_from, output_dir, seed)
+               steps_per_epoch, repeats, image_tokens_per_image(loaded.model.config), num_params, resume_from,
+               output_dir, seed)
     run.run_info = {"model": model, "data": str(data_file), "seed": seed, "num_examples": len(dataset),
                     "num_params": num_params, "world_size": world, "total_steps": total_steps,
                     "steps_per_epoch": steps_per_epoch,
@@ -288,7 +283,8 @@ def _optimizer_step(run: _Run, step: int) -> tuple[float, int, Any, float]:
     for accum_index in range(accum):
         indices = micro_batch(order, in_epoch, accum_index, rank=rank, world=world, micro=micro, accum=accum)
         batch = collate(run.loaded, [dataset[i] for i in indices], padding_side="right")
-        tokens += int(batch["attention_mask"].sum()) + _vision_tokens(batch, run.loaded.model.config)
+        images = sum(len(dataset.examples[i].images) for i in indices) if dataset.uses_images else 0
+        tokens += int(batch["attention_mask"].sum()) + images * run.image_tokens
         batch = {k: v.to(accelerator.device) for k, v in batch.items()}
         with accelerator.accumulate(run.train_model):
             loss = run.train_model(**batch).loss
