@@ -11,10 +11,12 @@ import re
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from envs.errors import DataFileError
+
 _SLOT = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 
-class TemplateError(ValueError):
+class TemplateError(DataFileError):
     """A prompt template that cannot be used, named in one line."""
 
 

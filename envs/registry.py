@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 import gymnasium as gym
 
+from envs.errors import InputError
 from envs.general_points.spec import SPEC as GENERAL_POINTS
 from envs.spec import EnvSpec, Split, Task, TaskAdapter
 from envs.virl.spec import SPEC as VIRL
@@ -24,7 +25,7 @@ TASKS: dict[str, Task] = {task.name: task for spec in SPECS for task in spec.tas
 SPLITS: dict[str, Split] = {split.key: split for spec in SPECS for split in spec.splits}
 
 
-class UnknownEnvironment(ValueError):
+class UnknownEnvironment(InputError):
     """An env_config names an environment id (or a task) that is not registered."""
 
 

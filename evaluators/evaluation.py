@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from envs.errors import DataFileError, InputError
 from envs.registry import make_adapter
 from envs.sft_records import atomic_write_text
 from evaluators.metrics import compute_metrics
@@ -74,7 +75,7 @@ def split_job(split: Split, user_env_config: Mapping[str, Any] | None = None, nu
     if num_traj is None:
         num_traj = count_routes(env_config) if split.ordered else split.num_traj
     elif split.ordered and num_traj > count_routes(env_config):
-        raise ValueError(f"split {split.key} plays routes in order; its route file has only "
+        raise InputError(f"split {split.key} plays routes in order; its route file has only "
                          f"{count_routes(env_config)} routes (asked for {num_traj})")
     return SplitJob(split.name, env_config, num_traj, split.seed if seed is None else seed, split)
 
@@ -88,10 +89,10 @@ def _check_identity(path: Path, identity: dict[str, Any], overwrite: bool) -> No
         try:
             previous = json.loads(path.read_text(encoding="utf-8"))
         except ValueError:
-            raise ValueError(f"{path} is not valid JSON; move the folder away or pass --overwrite") from None
+            raise DataFileError(f"{path} is not valid JSON; move the folder away or pass --overwrite") from None
         for key in sorted(set(previous) | set(identity)):
             if key != "num_traj" and previous.get(key) != identity.get(key):
-                raise ValueError(
+                raise InputError(
                     f"{path.parent} holds an evaluation with other settings ({key}: {previous.get(key)!r} there, "
                     f"{identity.get(key)!r} now); use another output folder or --overwrite"
                 )

@@ -18,6 +18,8 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+from envs.errors import DataFileError
+
 COMPUTE_KEYS = ("compute_gflops", "gflops", "compute_flops", "flops", "train_flops", "total_flops")
 
 
@@ -32,7 +34,7 @@ def read_log(path: Path) -> list[dict[str, Any]]:
             except ValueError:
                 if handle.read(1) == "":
                     break  # a torn last line of a log still being written
-                raise ValueError(f"{path}:{number}: not a JSON record") from None
+                raise DataFileError(f"{path}:{number}: not a JSON record") from None
             if isinstance(record, dict):
                 records.append(record)
     return records
@@ -43,7 +45,7 @@ def curves(records: Sequence[dict[str, Any]], metric: str = "success",
     """(x label, {split: [(gflops + offset_gflops, percent), ...]}) from one log's records."""
     key = next((k for k in COMPUTE_KEYS if any(k in r for r in records)), None)
     if key is None:
-        raise ValueError(f"the log has no compute column (one of {', '.join(COMPUTE_KEYS)})")
+        raise DataFileError(f"the log has no compute column (one of {', '.join(COMPUTE_KEYS)})")
     scale = 1.0 if "gflops" in key else 1e-9
     series: dict[str, list[tuple[float, float]]] = {}
     for record in records:
@@ -55,7 +57,7 @@ def curves(records: Sequence[dict[str, Any]], metric: str = "success",
                 point = (float(record[key]) * scale + offset_gflops, 100.0 * float(value))
                 series.setdefault(parts[1], []).append(point)
     if not series:
-        raise ValueError(f"the log has no eval/<split>/{metric} values (a PPO run logs them with --eval-every K)")
+        raise DataFileError(f"the log has no eval/<split>/{metric} values (a PPO run logs them with --eval-every K)")
     return "Training Computation (GFLOPs)", series
 
 
@@ -75,7 +77,7 @@ def init_gflops(log_path: Path, records: Sequence[dict[str, Any]]) -> tuple[floa
             try:
                 flops = float(json.loads(candidate.read_text(encoding="utf-8"))[key])
             except (OSError, ValueError, KeyError, TypeError):
-                raise ValueError(f"{candidate}: no readable '{key}' (the FLOPs of the run's initialisation)") from None
+                raise DataFileError(f"{candidate}: no readable '{key}' (the FLOPs of the run's initialisation)") from None
             return flops / 1e9, candidate
     return 0.0, None
 
@@ -102,12 +104,12 @@ def log_curves(path: Path, metric: str = "success") -> tuple[str, dict[str, list
     try:
         records = read_log(path)
     except OSError as error:
-        raise ValueError(f"cannot read training log {path} ({error.strerror or error})") from None
+        raise DataFileError(f"cannot read training log {path} ({error.strerror or error})") from None
     try:
         offset, _ = init_gflops(path, records)
         return curves(records, metric, offset)
     except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
+        raise DataFileError(f"{path}: {error}") from None
 
 
 def plot_logs(logs: Sequence[tuple[str, Path]], out: Path, metric: str = "success") -> Path:

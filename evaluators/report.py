@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+from envs.errors import DataFileError, InputError
 from envs.spec import SUCCESS
 
 SPLIT_ORDER = ("id", "rule-ood", "visual-ood")
@@ -35,9 +36,9 @@ def load_summaries(paths: Sequence[str]) -> list[dict[str, Any]]:
             except OSError:
                 raise FileNotFoundError(f"cannot read {file}") from None
             except ValueError:
-                raise ValueError(f"{file} is not valid JSON") from None
+                raise DataFileError(f"{file} is not valid JSON") from None
             if not isinstance(summary, dict) or not isinstance(summary.get("splits"), dict):
-                raise ValueError(f"{file} is not an evaluation summary (no 'splits')")
+                raise DataFileError(f"{file} is not an evaluation summary (no 'splits')")
             summary["label"] = label or summary.get("label") or file.parent.name
             summaries.append(summary)
     return summaries
@@ -52,10 +53,10 @@ def build_report(summaries: Sequence[dict[str, Any]], baseline: str | None = Non
     """`{"columns", "baseline", "rows": [{"label", "cells": {split: {metric, rate, stderr, n, delta_pp}}}]}`."""
     labels = [s.get("label") or f"model{i}" for i, s in enumerate(summaries)]
     if len(set(labels)) != len(labels):
-        raise ValueError(f"report rows need distinct labels, got {', '.join(labels)}")
+        raise InputError(f"report rows need distinct labels, got {', '.join(labels)}")
     baseline = baseline or labels[0]
     if baseline not in labels:
-        raise ValueError(f"baseline {baseline!r} is not one of the rows ({', '.join(labels)})")
+        raise InputError(f"baseline {baseline!r} is not one of the rows ({', '.join(labels)})")
     names: list[str] = []
     for summary in summaries:
         names += [name for name in summary["splits"] if name not in names]

@@ -21,6 +21,7 @@ import numpy as np
 
 from envs.answer_parsing import MAX_ANSWER_CHARS
 from envs.conversation import EpisodeConversation
+from envs.errors import InputError
 from envs.spec import TaskAdapter
 from envs.registry import make_env, make_prompter
 from evaluators.policies import Policy, PolicyFailure, PolicyRequest
@@ -29,7 +30,7 @@ from evaluators.splits import episode_reset_kwargs, episode_seed
 from evaluators.step_log import StepLog
 
 
-class ReplayMismatch(ValueError):
+class ReplayMismatch(InputError):
     """The log does not replay under these settings: it was written by a different environment or code."""
 
 
@@ -85,7 +86,7 @@ def run_episodes(
 ) -> None:
     """Play episodes 0..num_traj-1 that the log does not close yet, appending their records to `log`."""
     if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
+        raise InputError("batch_size must be at least 1")
     existing = log.load()
     closed = {int(r["episode"]) for r in existing if r.get("type") == "episode"}
     partial: dict[int, list[dict[str, Any]]] = defaultdict(list)

@@ -26,6 +26,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from envs import registry
+from envs.errors import InputError
 from envs.registry import SPLITS, TASKS, get_task, task_of_env_config
 from envs.spec import Split
 
@@ -42,7 +43,7 @@ def get_split(task: str, name: str) -> Split:
     get_task(task)
     key = f"{task}/{name}"
     if key not in SPLITS:
-        raise ValueError(f"task {task} has no split {name!r}; its splits are {', '.join(split_names(task))}")
+        raise InputError(f"task {task} has no split {name!r}; its splits are {', '.join(split_names(task))}")
     return SPLITS[key]
 
 
@@ -81,18 +82,18 @@ def split_env_config(split: Split, user_env_config: Mapping[str, Any] | None = N
     user = dict(user_env_config or {})
     if split.other_data:
         if not other_data:
-            raise ValueError(f"split {split.key} runs on other cities' routes: give their folder (--visual-ood-routes)")
+            raise InputError(f"split {split.key} runs on other cities' routes: give their folder (--visual-ood-routes)")
         user.update(other_data)
     for key, value in user.items():
         if key == "id" and value != task.env_id:
-            raise ValueError(f"split {split.key} runs {task.env_id}, but the config's env_config.id is {value!r}")
+            raise InputError(f"split {split.key} runs {task.env_id}, but the config's env_config.id is {value!r}")
         if key == "language_only" and bool(value) != bool(task.base_env_config["language_only"]):
             continue  # the task decides text vs image
         config[key] = value
     config.update(split.rule_keys)
     missing = [key for key in split.requires if config.get(key) in (None, "")]
     if missing:
-        raise ValueError(f"split {split.key} needs env_config.{missing[0]} (a data path)")
+        raise InputError(f"split {split.key} needs env_config.{missing[0]} (a data path)")
     return config
 
 

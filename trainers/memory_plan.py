@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from envs.errors import InputError
+
 WEIGHT_BYTES, GRAD_BYTES, OPTIMIZER_BYTES, FP32_GRAD_BYTES = 2, 2, 12, 4
 ACTIVATION_BYTES_PER_LAYER = 34
 CHECKPOINTED_BYTES_PER_LAYER = 2
@@ -104,11 +106,11 @@ def kv_cache_bytes(shape: ModelShape, layout: Layout) -> int:
 def plan(shape: ModelShape, layout: Layout) -> dict[str, int | bool]:
     """Per-GPU bytes by part, their total, the CPU bytes of offload and whether the run fits."""
     if layout.kind not in ("sft", "ppo"):
-        raise ValueError(f"kind must be sft or ppo, got {layout.kind!r}")
+        raise InputError(f"kind must be sft or ppo, got {layout.kind!r}")
     if layout.zero_stage not in (0, 1, 2, 3):
-        raise ValueError(f"ZeRO stage must be 0-3, got {layout.zero_stage}")
+        raise InputError(f"ZeRO stage must be 0-3, got {layout.zero_stage}")
     if layout.offload_optimizer and layout.zero_stage == 0:
-        raise ValueError("optimizer offload needs ZeRO stage 1-3")
+        raise InputError("optimizer offload needs ZeRO stage 1-3")
     trained = shape.parameters
     if layout.kind == "ppo":
         trained += value_head_parameters(shape.hidden_size)

@@ -7,8 +7,8 @@ fields of a log record, under the same names as the run's JSON-lines log, to eve
 - `tensorboard`: event files in `<output_dir>/tensorboard` (`torch.utils.tensorboard`);
 - `none` (or nothing): no tracker; the JSON-lines log is always written by the trainer itself.
 
-wandb and tensorboard are optional (`pip install 'sftvsrl[tracking]'`); asking for a missing one is a
-`ValueError` naming the package. Only the main process should track (`enabled=False` elsewhere).
+wandb and tensorboard are optional (`pip install 'sftvsrl[tracking]'`); asking for a missing one is an
+`InputError` naming the package. Only the main process should track (`enabled=False` elsewhere).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import math
 import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
+
+from envs.errors import InputError
 
 BACKENDS = ("none", "wandb", "tensorboard")
 DEFAULT_PROJECT = "sftvsrl"
@@ -34,7 +36,7 @@ def parse_report_to(report_to: str | Sequence[str] | None) -> list[str]:
         if not name:
             continue
         if name not in BACKENDS:
-            raise ValueError(f"report_to must be one of {', '.join(BACKENDS)}, got {item!r}")
+            raise InputError(f"report_to must be one of {', '.join(BACKENDS)}, got {item!r}")
         if name != "none" and name not in names:
             names.append(name)
     return names
@@ -79,7 +81,7 @@ def _require(module: str, package: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise ValueError(f"report_to {package} needs the {package} package: pip install 'sftvsrl[tracking]'") from None
+        raise InputError(f"report_to {package} needs the {package} package: pip install 'sftvsrl[tracking]'") from None
 
 
 class Tracker:
@@ -124,10 +126,10 @@ def open_tracker(report_to: str | Sequence[str] | None, output_dir: str | Path, 
 
 
 def check_backends(report_to: str | Sequence[str] | None) -> None:
-    """Fail early (ValueError) when a chosen backend's package is not installed."""
+    """Fail early (InputError) when a chosen backend's package is not installed."""
     import importlib.util
 
     for name in parse_report_to(report_to):
         module = "tensorboard" if name == "tensorboard" else "wandb"
         if importlib.util.find_spec(module) is None:
-            raise ValueError(f"report_to {name} needs the {module} package: pip install 'sftvsrl[tracking]'")
+            raise InputError(f"report_to {name} needs the {module} package: pip install 'sftvsrl[tracking]'")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from envs.errors import InputError
+
 RANKS = ("A", "2", "3", "4", "5", "6", "7", "8", "9", "10", "J", "Q", "K")
 FACE_RANKS = ("J", "Q", "K")
 SUITS = ("H", "D", "S", "C")  # hearts, diamonds, spades, clubs
@@ -46,7 +48,7 @@ def parse_card(text: str, default_suit: str) -> Card:
         return Card(normalize_rank(token[1:]), token[0])  # type: ignore[arg-type]
     rank = normalize_rank(token)
     if rank is None:
-        raise ValueError(f"not a card: {text!r} (use A, 2-10, J, Q, K, optionally prefixed by a suit H/D/S/C)")
+        raise InputError(f"not a card: {text!r} (use A, 2-10, J, Q, K, optionally prefixed by a suit H/D/S/C)")
     return Card(rank, default_suit)
 
 

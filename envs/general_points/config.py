@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from envs.errors import InputError
 from envs.general_points.cards import FaceCardsColor
 
 # Published config keys that the environment accepts for compatibility and does not use.
@@ -38,8 +39,8 @@ class GeneralPointsConfig:
 
     def __post_init__(self) -> None:
         if self.target_points < 1:
-            raise ValueError(f"target_points must be a positive integer, got {self.target_points}")
+            raise InputError(f"target_points must be a positive integer, got {self.target_points}")
         if self.verify_iter < 1:
-            raise ValueError(f"verify_iter must be at least 1, got {self.verify_iter}")
+            raise InputError(f"verify_iter must be at least 1, got {self.verify_iter}")
         if self.resolution < 64:
-            raise ValueError(f"resolution must be at least 64 pixels, got {self.resolution}")
+            raise InputError(f"resolution must be at least 64 pixels, got {self.resolution}")

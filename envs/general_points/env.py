@@ -43,7 +43,7 @@ from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 
 from envs.answer_parsing import MAX_ANSWER_CHARS
-from envs.errors import InputError
+from envs.errors import CheckpointError, InputError
 from envs.general_points import rewards
 from envs.general_points.cards import FACE_RANKS, RANKS, SUITS_BY_COLOR, Card, parse_card, rank_value
 from envs.general_points.config import GeneralPointsConfig
@@ -103,7 +103,7 @@ class GeneralPointEnv(gym.Env):
         if fixed is None:
             return [Card(rank, self._random_suit()) for rank in self._draw_ranks()]
         if isinstance(fixed, str) or len(fixed) != 4:
-            raise ValueError(f"options['cards'] must be a list of 4 cards, got {fixed!r}")
+            raise InputError(f"options['cards'] must be a list of 4 cards, got {fixed!r}")
         return [parse_card(card, self._random_suit()) for card in fixed]
 
     # -- gymnasium API -------------------------------------------------------------------------------
@@ -179,12 +179,12 @@ class GeneralPointEnv(gym.Env):
         """Restore `state_dict()`; the next steps then give the same observations and rewards."""
         cards = state["cards"]
         if not isinstance(cards, list) or len(cards) not in (0, 4) or not all(isinstance(c, str) for c in cards):
-            raise ValueError(f"GeneralPoints state: 'cards' must be a list of 4 card names, got {cards!r}")
+            raise CheckpointError(f"GeneralPoints state: 'cards' must be a list of 4 card names, got {cards!r}")
         remaining, verify_info = state["remaining"], state["verify_info"]
         if isinstance(remaining, bool) or not isinstance(remaining, int):
-            raise ValueError(f"GeneralPoints state: 'remaining' must be an integer, got {remaining!r}")
+            raise CheckpointError(f"GeneralPoints state: 'remaining' must be an integer, got {remaining!r}")
         if verify_info is not None and not isinstance(verify_info, str):
-            raise ValueError(f"GeneralPoints state: 'verify_info' must be text or null, got {verify_info!r}")
+            raise CheckpointError(f"GeneralPoints state: 'verify_info' must be text or null, got {verify_info!r}")
         self.np_random.bit_generator.state = state["np_random"]
         self._cards = [parse_card(card, self._suits[0]) for card in cards]
         self._numbers = [self._value(card.rank) for card in self._cards]

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from envs.errors import InputError
+
 DEFAULT_MAPPING_RADIUS_M = 20.0
 DEFAULT_VIEW_SIZE = (640, 640)
 DEFAULT_FOV = 90.0
@@ -46,15 +48,15 @@ class VirlConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.drop_rate <= 1.0:
-            raise ValueError(f"drop_rate must be within [0, 1], got {self.drop_rate}")
+            raise InputError(f"drop_rate must be within [0, 1], got {self.drop_rate}")
         if self.straight_line_length < 1:
-            raise ValueError(f"straight_line_length must be at least 1, got {self.straight_line_length}")
+            raise InputError(f"straight_line_length must be at least 1, got {self.straight_line_length}")
         if self.verify_iter < 0:
-            raise ValueError(f"verify_iter must be 0 or more, got {self.verify_iter}")
+            raise InputError(f"verify_iter must be 0 or more, got {self.verify_iter}")
         if self.resolution < 16:
-            raise ValueError(f"resolution must be at least 16 pixels, got {self.resolution}")
+            raise InputError(f"resolution must be at least 16 pixels, got {self.resolution}")
         if not isinstance(self.platform_cfg, dict):
-            raise ValueError("platform_cfg must be a mapping")
+            raise InputError("platform_cfg must be a mapping")
         self.platform = PlatformSettings.from_mapping(self.platform_cfg)
 
 
@@ -74,14 +76,14 @@ class PlatformSettings:
         radius = offline.get("MAPPING_RADIUS", cfg.get("MAPPING_RADIUS", DEFAULT_MAPPING_RADIUS_M))
         size = street_view.get("SIZE", DEFAULT_VIEW_SIZE)
         if not isinstance(size, (list, tuple)) or len(size) != 2 or not all(_is_int(s) and s >= 8 for s in size):
-            raise ValueError(f"platform_cfg.STREET_VIEW.SIZE must be [width, height] in pixels, got {size!r}")
+            raise InputError(f"platform_cfg.STREET_VIEW.SIZE must be [width, height] in pixels, got {size!r}")
         fov = _number(street_view.get("FOV", DEFAULT_FOV), "platform_cfg.STREET_VIEW.FOV")
         if not 1 <= fov <= 179:
-            raise ValueError(f"platform_cfg.STREET_VIEW.FOV must be within [1, 179] degrees, got {fov}")
+            raise InputError(f"platform_cfg.STREET_VIEW.FOV must be within [1, 179] degrees, got {fov}")
         pitch = _number(street_view.get("PITCH", DEFAULT_PITCH), "platform_cfg.STREET_VIEW.PITCH")
         radius = _number(radius, "platform_cfg.OFFLINE.MAPPING_RADIUS")
         if radius <= 0:
-            raise ValueError(f"platform_cfg.OFFLINE.MAPPING_RADIUS must be positive, got {radius}")
+            raise InputError(f"platform_cfg.OFFLINE.MAPPING_RADIUS must be positive, got {radius}")
         return cls(
             _path(offline.get("PANORAMA_DIR")),
             _path(offline.get("GPS_TO_PANO_PATH")),
@@ -95,7 +97,7 @@ class PlatformSettings:
 def _section(cfg: dict[str, Any], name: str) -> dict[str, Any]:
     value = cfg.get(name) or {}
     if not isinstance(value, dict):
-        raise ValueError(f"platform_cfg.{name} must be a mapping, got {type(value).__name__}")
+        raise InputError(f"platform_cfg.{name} must be a mapping, got {type(value).__name__}")
     return value
 
 
@@ -105,7 +107,7 @@ def _is_int(value: Any) -> bool:
 
 def _number(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
+        raise InputError(f"{name} must be a number, got {value!r}")
     return float(value)
 
 

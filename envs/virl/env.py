@@ -46,6 +46,7 @@ from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 
 from envs.answer_parsing import MAX_ANSWER_CHARS
+from envs.errors import CheckpointError, InputError
 from envs.virl import rewards
 from envs.virl.config import VirlConfig
 from envs.virl.instructions import numbered_instruction
@@ -71,7 +72,7 @@ class NavigationEnv(gym.Env):
         self.routes = self.route_file.routes
         needs_panos = self.config.relocation or not self.config.language_only
         if needs_panos and platform.mapping_path is None:
-            raise ValueError(
+            raise InputError(
                 "platform_cfg.OFFLINE.GPS_TO_PANO_PATH is required "
                 + ("with relocation on" if self.config.relocation else "for V-IRL-VL")
             )
@@ -79,7 +80,7 @@ class NavigationEnv(gym.Env):
         self.renderer: StreetViewRenderer | None = None
         if not self.config.language_only:
             if platform.panorama_dir is None:
-                raise ValueError("platform_cfg.OFFLINE.PANORAMA_DIR is required for V-IRL-VL (language_only: false)")
+                raise InputError("platform_cfg.OFFLINE.PANORAMA_DIR is required for V-IRL-VL (language_only: false)")
             self.renderer = StreetViewRenderer(
                 PanoramaStore(platform.panorama_dir), platform.view_size, platform.fov, platform.pitch,
                 self.config.resolution, self.config.view_layout,
@@ -112,7 +113,7 @@ class NavigationEnv(gym.Env):
         if route_idx is None:
             route_idx = int(self.np_random.integers(0, len(self.routes)))
         elif isinstance(route_idx, bool) or not isinstance(route_idx, (int, np.integer)) or not 0 <= route_idx < len(self.routes):
-            raise ValueError(f"options['route_idx'] must be an integer in [0, {len(self.routes)}), got {route_idx!r}")
+            raise InputError(f"options['route_idx'] must be an integer in [0, {len(self.routes)}), got {route_idx!r}")
         route = self.routes[int(route_idx)]
         start, start_pano = self._snap_start(route)
         heading = route.init_heading if route.init_heading else int(self.np_random.integers(0, 360))
@@ -248,9 +249,9 @@ class NavigationEnv(gym.Env):
         rail = [RailPoint(**{**point, "geocode": tuple(point["geocode"])}) for point in state["rail"]]
         route_idx, position = state["route_idx"], state["position"]
         if not (isinstance(route_idx, int) and -1 <= route_idx < len(self.routes)):
-            raise ValueError(f"V-IRL state: 'route_idx' must be a route of this route file, got {route_idx!r}")
+            raise CheckpointError(f"V-IRL state: 'route_idx' must be a route of this route file, got {route_idx!r}")
         if not (isinstance(position, int) and 0 <= position < max(len(rail), 1)):
-            raise ValueError(f"V-IRL state: 'position' {position!r} is not a point of its {len(rail)}-point rail")
+            raise CheckpointError(f"V-IRL state: 'position' {position!r} is not a point of its {len(rail)}-point rail")
         verdict = state["last_verdict"]
         self.np_random.bit_generator.state = state["np_random"]
         self._rail, self._sentences = rail, [str(s) for s in state["sentences"]]

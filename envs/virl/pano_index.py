@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from envs.errors import DataFileError
 from envs.virl.geometry import Geocode, haversine_to_many
 
 _ALLOWED_GLOBALS = {
@@ -30,7 +31,7 @@ _ALLOWED_GLOBALS = {
 }
 
 
-class PanoMappingError(ValueError):
+class PanoMappingError(DataFileError):
     """A GPS-to-panorama mapping that cannot be used, named in one line."""
 
 

@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from envs.errors import DataFileError
 from envs.virl.actions import FORWARD, STOP, turn
 from envs.virl.geometry import Geocode, geodesic_m, interpolate
 from envs.virl.instructions import instruction_sentences, relative_words
@@ -29,7 +30,7 @@ INTERPOLATION_MIN_M = 5.0
 KEEP_AWAY_M = 8.0
 
 
-class RailError(ValueError):
+class RailError(DataFileError):
     """A route whose rail cannot be built offline, named in one line."""
 
 

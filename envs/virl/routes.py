@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from envs.errors import DataFileError
 from envs.virl.geometry import COMPASS_WORDS, Geocode
 
 NO_LANDMARK = "No landmark nearby"  # the data's text for a milestone without landmark (singular)
 
 
-class RouteFileError(ValueError):
+class RouteFileError(DataFileError):
     """A route file that cannot be used, named in one line."""
 
 
@@ -80,64 +81,64 @@ def parse_milestone_info(text: str) -> list[dict[str, str]]:
 
 
 def parse_heading_field(value: str) -> tuple[int, str]:
-    """`"259 (west)"` -> (259, "west"); raises ValueError with the offending text."""
+    """`"259 (west)"` -> (259, "west"); raises DataFileError with the offending text."""
     if "(" not in value or ")" not in value.split("(", 1)[1]:
-        raise ValueError(f"to_next_intersection_heading {value!r} is not 'DEGREES (direction)'")
+        raise DataFileError(f"to_next_intersection_heading {value!r} is not 'DEGREES (direction)'")
     degrees_text, rest = value.split("(", 1)
     direction = rest.split(")", 1)[0].strip()
     try:
         degrees = int(degrees_text.strip())
     except ValueError:
-        raise ValueError(f"to_next_intersection_heading {value!r} has no integer degrees") from None
+        raise DataFileError(f"to_next_intersection_heading {value!r} has no integer degrees") from None
     if direction not in COMPASS_WORDS:
-        raise ValueError(f"to_next_intersection_heading {value!r}: {direction!r} is not one of {', '.join(COMPASS_WORDS)}")
+        raise DataFileError(f"to_next_intersection_heading {value!r}: {direction!r} is not one of {', '.join(COMPASS_WORDS)}")
     return degrees % 360, direction
 
 
 def _geocode(value: Any, what: str) -> Geocode:
     if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise ValueError(f"{what} must be [lat, lng], got {str(value)[:60]}")
+        raise DataFileError(f"{what} must be [lat, lng], got {str(value)[:60]}")
     try:
         lat, lng = float(value[0]), float(value[1])
     except (TypeError, ValueError):
-        raise ValueError(f"{what} must be two numbers, got {str(value)[:60]}") from None
+        raise DataFileError(f"{what} must be two numbers, got {str(value)[:60]}") from None
     if not (math.isfinite(lat) and math.isfinite(lng) and -90 <= lat <= 90 and -180 <= lng <= 360):
-        raise ValueError(f"{what} is not a valid latitude/longitude: {str(value)[:60]}")
+        raise DataFileError(f"{what} is not a valid latitude/longitude: {str(value)[:60]}")
     return (lat, lng)
 
 
 def parse_route(record: Any, index: int) -> Route:
-    """One route record -> `Route`; raises ValueError naming the field (the caller adds file and index)."""
+    """One route record -> `Route`; raises DataFileError naming the field (the caller adds file and index)."""
     if not isinstance(record, dict):
-        raise ValueError(f"must be an object, got {type(record).__name__}")
+        raise DataFileError(f"must be an object, got {type(record).__name__}")
     start_place = record.get("start_place")
     if not isinstance(start_place, dict) or "relocated_geocode" not in start_place:
-        raise ValueError("start_place.relocated_geocode is missing")
+        raise DataFileError("start_place.relocated_geocode is missing")
     start = _geocode(start_place["relocated_geocode"], "start_place.relocated_geocode")
     results = record.get("route_results")
     if not isinstance(results, dict) or not isinstance(results.get("geocode_list"), list):
-        raise ValueError("route_results.geocode_list is missing")
+        raise DataFileError("route_results.geocode_list is missing")
     geocodes = tuple(_geocode(g, f"route_results.geocode_list[{i}]") for i, g in enumerate(results["geocode_list"]))
     if not geocodes:
-        raise ValueError("route_results.geocode_list is empty")
+        raise DataFileError("route_results.geocode_list is empty")
     info = record.get("milestone_info")
     if not isinstance(info, str):
-        raise ValueError("milestone_info is missing or not a string")
+        raise DataFileError("milestone_info is missing or not a string")
     blocks = parse_milestone_info(info)
     if len(blocks) != len(geocodes):
-        raise ValueError(f"milestone_info has {len(blocks)} blocks but geocode_list has {len(geocodes)} points")
+        raise DataFileError(f"milestone_info has {len(blocks)} blocks but geocode_list has {len(geocodes)} points")
     milestones = []
     for k, block in enumerate(blocks):
         if "to_next_intersection_heading" not in block:
-            raise ValueError(f"milestone {k + 1} has no to_next_intersection_heading")
+            raise DataFileError(f"milestone {k + 1} has no to_next_intersection_heading")
         try:
             degrees, direction = parse_heading_field(block["to_next_intersection_heading"])
         except ValueError as error:
-            raise ValueError(f"milestone {k + 1}: {error}") from None
+            raise DataFileError(f"milestone {k + 1}: {error}") from None
         milestones.append(Milestone(block.get("landmarks", NO_LANDMARK), degrees, direction))
     init_heading = record.get("init_heading", 0)
     if isinstance(init_heading, bool) or not isinstance(init_heading, (int, float)) or not math.isfinite(init_heading):
-        raise ValueError(f"init_heading must be a number, got {init_heading!r}")
+        raise DataFileError(f"init_heading must be a number, got {init_heading!r}")
     dest = record.get("dest_place")
     destination = dest.get("name") if isinstance(dest, dict) and isinstance(dest.get("name"), str) else None
     return Route(index, start, int(init_heading) % 360, geocodes, tuple(milestones), destination, record)

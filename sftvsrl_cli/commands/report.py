@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from envs.errors import InputError
 from sftvsrl_cli.console import Output
 from sftvsrl_cli.options import friendly_errors, json_option, seed_option
 
@@ -43,6 +44,6 @@ def command(output: Output, summaries, baseline, markdown, plot_path, logs, metr
         try:
             report["plot"] = str(plot_logs(pairs, plot_path, metric))
         except RuntimeError as error:
-            raise ValueError(str(error)) from None
+            raise InputError(str(error)) from None
         output.info(f"plot written to {plot_path}")
     render_report(output, report, json_, markdown)

@@ -20,6 +20,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from envs.errors import InputError
+
 
 def _json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
@@ -52,7 +54,7 @@ def rl_compute(init: dict[str, Any], checkpoint: Path) -> dict[str, Any]:
 
 def _same_model(init: dict[str, Any], params: int, where: Path) -> None:
     if params != init["parameters"]:
-        raise ValueError(f"{where} counts {params} parameters, the Init {init['parameters']}: not the same model")
+        raise InputError(f"{where} counts {params} parameters, the Init {init['parameters']}: not the same model")
 
 
 def equal_compute(sft: list[dict[str, Any]], rl: list[dict[str, Any]]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+from envs.errors import InputError
 from envs.sft_records import atomic_write_text
 from sftvsrl_cli.console import Output
 from sftvsrl_cli.study import figures
@@ -25,7 +26,7 @@ CONFIG_FILE = "study_config.json"
 PLAN_FILE = "plan.json"
 
 
-class StudyMismatch(ValueError):
+class StudyMismatch(InputError):
     """The folder holds a study with other settings."""
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from envs.errors import InputError
 from trainers.hub.archives import extract_archive
 from trainers.hub.catalog import ROUTE_ARCHIVE_FOR_NAME, CatalogEntry, format_size, lookup
 from trainers.hub.settings import hub_cache_dir, hub_offline
@@ -64,7 +65,7 @@ def resolve_model_reference(name_or_path: str) -> str:
     if entry is None:
         return name_or_path
     if entry.kind != "model":
-        raise ValueError(f"{entry.name} is published data, not a model; models: "
+        raise InputError(f"{entry.name} is published data, not a model; models: "
                          f"{', '.join(name for name, item in _catalog().items() if item.kind == 'model')}")
     snapshot = cached_snapshot(entry)
     if snapshot is not None:
@@ -98,7 +99,7 @@ def resolve_virl_data(name: str) -> VirlDataPaths:
     """The three V-IRL paths of a downloaded data name (unpacking its archive first if needed)."""
     entry = lookup(name)
     if entry is None or not is_virl_data_name(name):
-        raise ValueError(f"{name!r} is not a V-IRL data name; use one of {', '.join(sorted(ROUTE_ARCHIVE_FOR_NAME))}")
+        raise InputError(f"{name!r} is not a V-IRL data name; use one of {', '.join(sorted(ROUTE_ARCHIVE_FOR_NAME))}")
     snapshot = cached_snapshot(entry)
     archive = snapshot / ROUTE_ARCHIVE_FOR_NAME[entry.name] if snapshot is not None else None
     if archive is None or not archive.is_file():
@@ -116,7 +117,7 @@ def find_virl_layout(folder: Path) -> VirlDataPaths:
     route_file = candidates[0]
     rivals = [str(path) for path in candidates[1:] if len(path.parts) == len(route_file.parts)]
     if rivals:
-        raise ValueError(f"several {ROUTE_FILE} files in {folder} ({route_file}, {rivals[0]}); "
+        raise InputError(f"several {ROUTE_FILE} files in {folder} ({route_file}, {rivals[0]}); "
                          "pass one with --env_config.route_info_path=PATH")
     base = route_file.parent
     gps = base / GPS_TO_PANO_FILE

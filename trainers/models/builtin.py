@@ -29,6 +29,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
+from envs.errors import InputError
+
 BUILD_SEED = 1234
 # Bump a version whenever its build changes (the tokenizer is trained on the tasks' texts, verifier messages
 # included), so no cache built by an earlier version is reused.
@@ -183,7 +185,7 @@ def build_builtin(name: str, out: Path) -> None:
 def ensure_builtin(name: str) -> Path:
     """The cached folder of built-in model `name`, building it first if needed (safe across processes)."""
     if name not in VERSIONS:
-        raise ValueError(f"unknown built-in model {name!r}; built-in models: {', '.join(BUILTIN_MODELS)}")
+        raise InputError(f"unknown built-in model {name!r}; built-in models: {', '.join(BUILTIN_MODELS)}")
     target = builtin_path(name)
     if (target / "config.json").is_file():
         return target

@@ -17,7 +17,7 @@ Functions:
 - `encode_conversation(loaded, messages, images, add_generation_prompt=False, with_labels=False,
   max_length=None, skip_images=False)`: one example as 1-row tensors (`input_ids`, `attention_mask`, and with `with_labels`
   `labels`: the token ids of the assistant turns, each turn's end-of-turn token included, -100 elsewhere).
-  A `max_length` that would cut into the image tokens is a ValueError.
+  A `max_length` that would cut into the image tokens is an `InputError`.
 - `vision_inputs(example)`: an encoded example's vision inputs (what the model takes besides the text).
 - `collate(loaded, examples, padding_side)`: pad examples into one batch (left for generation, right for
   training); image tensors are padded to the largest image count.
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from envs.errors import InputError, ModelLoadError
 from trainers.models.families import PER_TOKEN_KEYS, collate_vision, pad_seq, vision_inputs
 
 IGNORE_INDEX = -100
@@ -69,8 +70,8 @@ def assistant_char_spans(loaded, messages: Sequence[dict[str, Any]], full_text: 
         prefix = render_chat(loaded, messages[:index], add_generation_prompt=True)
         upto = render_chat(loaded, messages[: index + 1], add_generation_prompt=False)
         if not (full_text.startswith(prefix) and full_text.startswith(upto) and len(upto) > len(prefix)):
-            raise ValueError("the model's chat template does not render conversations prefix by prefix; "
-                             "assistant tokens cannot be located for the loss")
+            raise ModelLoadError("the model's chat template does not render conversations prefix by prefix; "
+                                 "assistant tokens cannot be located for the loss")
         # Whitespace the template writes after the end-of-turn token (Qwen's "<|im_end|>\n") is never generated.
         spans.append((len(prefix), len(upto.rstrip())))
     return spans
@@ -117,7 +118,7 @@ def encode_conversation(loaded, messages: Sequence[dict[str, Any]], images: Sequ
     example["input_ids"] = torch.tensor(input_ids)
     if max_length is not None and len(input_ids) > max_length:
         if max_length < keep:
-            raise ValueError(f"max_length {max_length} cuts into the image tokens (they end at token {keep}); "
+            raise InputError(f"max_length {max_length} cuts into the image tokens (they end at token {keep}); "
                              "raise max_length")
         _truncate(example, max_length)
     return example

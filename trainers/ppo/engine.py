@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from envs.errors import InputError
 from trainers.models.activation_checkpointing import enable_activation_checkpointing
 from trainers.ppo.deepspeed_setup import deepspeed_config, make_optimizer, zero_stage
 from trainers.ppo.safe_files import check_deepspeed_files, load_tensor_file
@@ -186,7 +187,7 @@ def apply_gradient_checkpointing(model: torch.nn.Module, wanted: bool | None) ->
         wanted = sum(p.numel() for p in model.parameters()) > GRADIENT_CHECKPOINTING_ABOVE
     if wanted:
         if not getattr(model, "supports_gradient_checkpointing", False):
-            raise ValueError(f"{type(model).__name__} does not support gradient checkpointing; "
+            raise InputError(f"{type(model).__name__} does not support gradient checkpointing; "
                              "pass --no-gradient-checkpointing")
         enable_activation_checkpointing(model)
     return bool(wanted)

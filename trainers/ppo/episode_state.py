@@ -14,6 +14,7 @@ import numpy as np
 from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker, TimeLimit
 
 from envs.conversation import EpisodeConversation, Prompter, Turn
+from envs.errors import CheckpointError
 
 MAX_IMAGE_SIDE = 8192
 
@@ -27,10 +28,10 @@ def image_from_plain(data: dict[str, Any]) -> np.ndarray:
     shape = data["shape"]
     if (not isinstance(shape, list) or not 2 <= len(shape) <= 3
             or not all(isinstance(n, int) and 0 < n <= MAX_IMAGE_SIDE for n in shape)):
-        raise ValueError(f"an image's shape must be 2 or 3 sizes up to {MAX_IMAGE_SIDE}, got {shape!r}")
+        raise CheckpointError(f"an image's shape must be 2 or 3 sizes up to {MAX_IMAGE_SIDE}, got {shape!r}")
     raw = base64.b64decode(data["uint8_base64"], validate=True)
     if len(raw) != int(np.prod(shape)):
-        raise ValueError(f"an image of shape {shape} holds {len(raw)} bytes instead of {int(np.prod(shape))}")
+        raise CheckpointError(f"an image of shape {shape} holds {len(raw)} bytes instead of {int(np.prod(shape))}")
     return np.frombuffer(raw, dtype=np.uint8).reshape(shape).copy()
 
 
@@ -52,7 +53,7 @@ def env_from_plain(env: gym.Env, state: dict[str, Any]) -> None:
         if isinstance(env, TimeLimit):
             elapsed = state["elapsed_steps"]
             if elapsed is not None and (isinstance(elapsed, bool) or not isinstance(elapsed, int)):
-                raise ValueError(f"'elapsed_steps' must be an integer or null, got {elapsed!r}")
+                raise CheckpointError(f"'elapsed_steps' must be an integer or null, got {elapsed!r}")
             env._elapsed_steps = elapsed
         elif isinstance(env, OrderEnforcing):
             env._has_reset = bool(state["has_reset"])
@@ -73,7 +74,7 @@ def turns_from_plain(data: list[dict[str, Any]]) -> list[Turn]:
     for turn in data:
         role, text, image = turn["role"], turn["text"], turn["image"]
         if role not in ("user", "assistant") or not isinstance(text, str):
-            raise ValueError(f"a turn needs role user/assistant and text, got role {role!r}")
+            raise CheckpointError(f"a turn needs role user/assistant and text, got role {role!r}")
         turns.append(Turn(role, text, None if image is None else image_from_plain(image)))
     return turns
 
@@ -88,13 +89,13 @@ def episodes_from_plain(data: list[dict[str, Any]], envs: list, prompter: Prompt
     """(conversations, returns, depths), restoring each of `envs` in place."""
     if not isinstance(data, list) or len(data) != len(envs):
         count = len(data) if isinstance(data, list) else "no list of"
-        raise ValueError(f"the checkpoint has {count} environments per rank, this run {len(envs)}")
+        raise CheckpointError(f"the checkpoint has {count} environments per rank, this run {len(envs)}")
     conversations, returns, depths = [], [], []
     for env, episode in zip(envs, data):
         env_from_plain(env, episode["env"])
         conversations.append(EpisodeConversation(prompter, enable_verification, turns_from_plain(episode["turns"])))
         if not isinstance(episode["return"], (int, float)) or not isinstance(episode["depth"], int):
-            raise ValueError("an episode's return must be a number and its depth an integer")
+            raise CheckpointError("an episode's return must be a number and its depth an integer")
         returns.append(float(episode["return"]))
         depths.append(int(episode["depth"]))
     return conversations, returns, depths

@@ -18,6 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from envs.errors import InputError
+
 INIT_VERSION = 4
 
 
@@ -62,7 +64,7 @@ def resolve_policy_init(config, output=None) -> tuple[str, float]:
     from envs.registry import env_kwargs, spec_for
 
     if not spec_for(config.experiment.env_config).builtin_init:
-        raise ValueError(f"the built-in SFT init covers GeneralPoints only; pass --model for "
+        raise InputError(f"the built-in SFT init covers GeneralPoints only; pass --model for "
                          f"{config.experiment.env_config.get('id')}")
     kwargs = env_kwargs(config.experiment.env_config)
     recipe = TinyInitRecipe(records=config.options.init_sft_records)

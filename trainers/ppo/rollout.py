@@ -72,7 +72,7 @@ class RolloutWorker:
         return {"seed_stream": self.seed_stream.bit_generator.state, "episodes": episodes}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore `state_dict()`; raises ValueError/KeyError/TypeError on malformed data."""
+        """Restore `state_dict()`; raises CheckpointError/KeyError/TypeError on malformed data."""
         self.seed_stream.bit_generator.state = state["seed_stream"]
         if state["episodes"] is not None:
             self.conversations, self.returns, self.depths = episodes_from_plain(

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import yaml
 
-from envs.errors import CheckpointError
+from envs.errors import CheckpointError, InputError
 from trainers.ppo.checkpoint import (latest_checkpoint, load_rank_state, load_trainer_state, restore_rng,
                                      save_checkpoint)
 from trainers.ppo.compute import ComputeLedger, parameter_count
@@ -123,11 +123,11 @@ def start_run(config: PPOTrainConfig, model_source: str, init_flops: float) -> P
     x, o = config.experiment, config.options
     world_size = launched_world_size()
     if world_size > 1 and not o.deepspeed:
-        raise ValueError(f"{world_size} ranks were launched: pass --deepspeed zero2 (or a DeepSpeed config)")
+        raise InputError(f"{world_size} ranks were launched: pass --deepspeed zero2 (or a DeepSpeed config)")
     output_dir = Path(x.output_dir)
     checkpoint = latest_checkpoint(output_dir) if o.resume else None
     if not o.resume and latest_checkpoint(output_dir) is not None:
-        raise ValueError(f"{output_dir} already holds checkpoints; pass --resume to continue or pick another output_dir")
+        raise InputError(f"{output_dir} already holds checkpoints; pass --resume to continue or pick another output_dir")
     loaded = load_model(str(checkpoint / "policy") if checkpoint else model_source, dtype=o.dtype,
                         device=_device(world_size), for_training=True)
     require_images_if_needed(loaded, x.env_config)

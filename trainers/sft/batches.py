@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Sequence
 
+from envs.errors import InputError
 from trainers.models.chat import IGNORE_INDEX, encode_conversation
 from trainers.sft.data import SFTDataError, SFTExample
 
@@ -20,7 +21,7 @@ class EncodedSFTData:
     def __init__(self, loaded, examples: Sequence[SFTExample], max_length: int, source: str,
                  cache_bytes: int = 2 << 30, loss_on: str = "all"):
         if loss_on not in ("all", "final"):
-            raise ValueError(f"sft_config.loss_on must be all or final, got {loss_on!r}")
+            raise InputError(f"sft_config.loss_on must be all or final, got {loss_on!r}")
         self.loaded = loaded
         self.examples = list(examples)
         self.max_length = max_length
@@ -81,7 +82,7 @@ class EncodedSFTData:
         turns = sum(1 for m in messages if m["role"] == "assistant")
         encoded["labels"], runs = final_turn_labels(encoded["labels"], turns)
         if check and runs != turns:
-            raise ValueError(f"{turns} assistant turns but {runs} labelled stretches: the last turn cannot be "
+            raise InputError(f"{turns} assistant turns but {runs} labelled stretches: the last turn cannot be "
                              "told apart for loss_on final")
 
 

@@ -124,7 +124,7 @@ def load_checkpoint(accelerator, checkpoint: Path) -> dict[str, Any]:
         accelerator.load_state(str(checkpoint / "state"))
         saved = load_trainer_state(checkpoint)
         if not isinstance(saved, dict) or "scheduler" not in saved:
-            raise ValueError(f"{STATE_FILE} is not a trainer state")
+            raise CheckpointError(f"{STATE_FILE} is not a trainer state")
         return saved
     except Exception as error:  # torch's weights-only unpickler raises anything (IndexError ...) on a bad file
         detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from envs.errors import InputError
 from trainers.models.activation_checkpointing import enable_activation_checkpointing
 from trainers.models.builtin import BUILTIN_MODELS
 
@@ -37,23 +38,23 @@ def resolve_settings(sft, model_name: str, has_images: bool):
     settings = dataclasses.replace(sft, **filled)
     for key in ("per_device_batch_size", "grad_accum_steps", "save_every", "log_every", "max_length"):
         if getattr(settings, key) < 1:
-            raise ValueError(f"sft_config.{key} must be at least 1, got {getattr(settings, key)}")
+            raise InputError(f"sft_config.{key} must be at least 1, got {getattr(settings, key)}")
     if settings.max_steps is not None and settings.max_steps < 1:
-        raise ValueError(f"sft_config.max_steps must be at least 1, got {settings.max_steps}")
+        raise InputError(f"sft_config.max_steps must be at least 1, got {settings.max_steps}")
     if settings.num_epochs is not None and settings.num_epochs <= 0:
-        raise ValueError(f"sft_config.num_epochs must be positive, got {settings.num_epochs}")
+        raise InputError(f"sft_config.num_epochs must be positive, got {settings.num_epochs}")
     if not 0 <= settings.warmup_ratio < 1:
-        raise ValueError(f"sft_config.warmup_ratio must be in [0, 1), got {settings.warmup_ratio}")
+        raise InputError(f"sft_config.warmup_ratio must be in [0, 1), got {settings.warmup_ratio}")
     if settings.loss_on not in ("all", "final"):
-        raise ValueError(f"sft_config.loss_on must be all or final, got {settings.loss_on!r}")
+        raise InputError(f"sft_config.loss_on must be all or final, got {settings.loss_on!r}")
     if settings.merge_lora and not settings.lora:
-        raise ValueError("--merge-lora needs --lora")
+        raise InputError("--merge-lora needs --lora")
     for key in ("learning_rate", "projector_lr", "vision_lr"):
         value = getattr(settings, key)
         if value is not None and not value > 0:
-            raise ValueError(f"sft_config.{key} must be positive, got {value}")
+            raise InputError(f"sft_config.{key} must be positive, got {value}")
     if settings.freeze_llm and settings.lora:
-        raise ValueError("--freeze-llm with --lora would freeze the adapters too; train the vision side in full "
+        raise InputError("--freeze-llm with --lora would freeze the adapters too; train the vision side in full "
                          "(--full --freeze-llm) or the language model with adapters (--lora)")
     return settings
 
@@ -80,7 +81,7 @@ def freeze(model, vision_tower: bool, projector: bool, llm: bool = False) -> lis
     if llm:
         language = [p for name, p in model.named_parameters() if component_of(name) == "llm"]
         if len(language) == len(list(model.parameters())):
-            raise ValueError("--freeze-llm leaves nothing to train: the model has no vision tower or projector")
+            raise InputError("--freeze-llm leaves nothing to train: the model has no vision tower or projector")
         for parameter in language:
             parameter.requires_grad_(False)
         frozen.append("language model")
@@ -90,7 +91,7 @@ def freeze(model, vision_tower: bool, projector: bool, llm: bool = False) -> lis
             continue
         modules = _submodules(model, names)
         if not modules:
-            raise ValueError(f"cannot freeze the {label}: the model has no module named {' / '.join(names)}")
+            raise InputError(f"cannot freeze the {label}: the model has no module named {' / '.join(names)}")
         for module in modules:
             module.requires_grad_(False)
         frozen.append(label)
@@ -115,7 +116,7 @@ def prepare_model(model, settings) -> Any:
         model = get_peft_model(model, config)
     freeze(model, settings.freeze_vision_tower, settings.freeze_projector, settings.freeze_llm)
     if not any(p.requires_grad for p in model.parameters()):
-        raise ValueError("nothing left to train: every parameter is frozen")
+        raise InputError("nothing left to train: every parameter is frozen")
     return model
 
 

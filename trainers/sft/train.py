@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from envs.errors import InputError
 from trainers.models.families import image_tokens_per_image
 from trainers.sft import checkpoint as ckpt
 from trainers.sft.batches import EncodedSFTData, epoch_order, micro_batch
@@ -53,7 +54,7 @@ def _precision(dtype: str | None, cuda: bool) -> str:
     aliases = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32", "no": "fp32"}
     name = aliases.get(name, name)
     if name not in ("bf16", "fp16", "fp32"):
-        raise ValueError(f"sft_config.dtype must be bf16, fp16 or fp32, got {dtype!r}")
+        raise InputError(f"sft_config.dtype must be bf16, fp16 or fp32, got {dtype!r}")
     return "no" if name == "fp32" else name
 
 
@@ -87,7 +88,7 @@ def _check_trackers(report_to: list[str]) -> None:
     for name in report_to:
         module = "tensorboard" if name == "tensorboard" else "wandb"
         if importlib.util.find_spec(module) is None:
-            raise ValueError(f"report_to {name} needs the {module} package (pip install 'sftvsrl[tracking]')")
+            raise InputError(f"report_to {name} needs the {module} package (pip install 'sftvsrl[tracking]')")
 
 
 def _trim_log(path: Path, step: int) -> None:
@@ -166,7 +167,7 @@ def _setup(sft, model: str, data: str, output_dir: Path, seed: int, resume: str 
         mixed_precision=precision, report_to=[], project_dir=output_dir)  # trackers: trainers.tracking
     settings = apply_optimizer_section(hf_sections.get("optimizer"), settings)
     if ds_config and settings.lora and settings.merge_lora and ds_config["zero_optimization"].get("stage") == 3:
-        raise ValueError("--merge-lora is not supported with ZeRO-3; merge the saved adapter afterwards")
+        raise InputError("--merge-lora is not supported with ZeRO-3; merge the saved adapter afterwards")
     set_seed(seed)
     load_dtype = "bf16" if (ds_config and precision == "bf16") else "fp32"
     loaded = load_model(model, dtype=load_dtype, device="cpu", for_training=True)
@@ -177,7 +178,7 @@ def _setup(sft, model: str, data: str, output_dir: Path, seed: int, resume: str 
     repeats = 1
     if len(dataset) < batch:
         if not settings.max_steps:
-            raise ValueError(f"{data_file}: {len(dataset)} records are fewer than one optimizer step's batch "
+            raise InputError(f"{data_file}: {len(dataset)} records are fewer than one optimizer step's batch "
                              f"({micro} per device x {world} processes x {accum} accumulation); lower the batch "
                              "or give --max-steps (each step then reuses records)")
         repeats = math.ceil(batch / len(dataset))
@@ -219,7 +220,7 @@ def _restore(run: _Run) -> None:
         run.scheduler.load_state_dict(saved["scheduler"])
         run.state.update({k: saved[k] for k in run.state})
         if saved.get("total_steps") != run.total_steps:
-            raise ValueError(f"--resume: {run.resume_from} was trained for {saved.get('total_steps')} steps in all, "
+            raise InputError(f"--resume: {run.resume_from} was trained for {saved.get('total_steps')} steps in all, "
                              f"this run asks for {run.total_steps}; use the same data and settings")
     if run.accelerator.is_main_process:
         run.output_dir.mkdir(parents=True, exist_ok=True)

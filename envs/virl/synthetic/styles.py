@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from envs.errors import InputError
+
 RGB = tuple[int, int, int]
 
 
@@ -93,5 +95,5 @@ STYLES: dict[str, VisualStyle] = {
 
 def get_style(name: str) -> VisualStyle:
     if name not in STYLES:
-        raise ValueError(f"unknown city style {name!r}; choose one of {', '.join(STYLES)}")
+        raise InputError(f"unknown city style {name!r}; choose one of {', '.join(STYLES)}")
     return STYLES[name]

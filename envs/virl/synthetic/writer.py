@@ -25,6 +25,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
+from envs.errors import InputError
 from envs.sft_records import atomic_write_text
 from envs.virl.synthetic.painter import CityScene, build_scene, paint_panorama
 from envs.virl.synthetic.places import place_shops
@@ -55,14 +56,14 @@ class CitySpec:
 
     def __post_init__(self) -> None:
         if not self.name or any(c in self.name for c in "/\\\0"):
-            raise ValueError(f"city name must be a non-empty name without slashes, got {self.name!r}")
+            raise InputError(f"city name must be a non-empty name without slashes, got {self.name!r}")
         get_style(self.style)
         if self.num_routes < 1:
-            raise ValueError(f"num_routes must be at least 1, got {self.num_routes}")
+            raise InputError(f"num_routes must be at least 1, got {self.num_routes}")
         if self.pano_width < 64 or self.pano_width % 4:
-            raise ValueError(f"pano_width must be a multiple of 4 and at least 64, got {self.pano_width}")
+            raise InputError(f"pano_width must be a multiple of 4 and at least 64, got {self.pano_width}")
         if not 1 <= self.min_turns <= self.max_turns <= 12:
-            raise ValueError(f"need 1 <= min_turns <= max_turns <= 12, got {self.min_turns}, {self.max_turns}")
+            raise InputError(f"need 1 <= min_turns <= max_turns <= 12, got {self.min_turns}, {self.max_turns}")
 
 
 @dataclass
@@ -113,7 +114,7 @@ def generate_city(
     while len(walks) < spec.num_routes:
         attempts += 1
         if attempts > 400 * spec.num_routes + 1000:
-            raise ValueError(f"could not lay out {spec.num_routes} routes in city {spec.name!r}; use a larger grid")
+            raise InputError(f"could not lay out {spec.num_routes} routes in city {spec.name!r}; use a larger grid")
         turns = int(rng.integers(spec.min_turns, spec.max_turns + 1))
         walk = walk_route(graph, panos, on_edge, places_by_edge, turns, rng)
         if walk is not None:
