@@ -6,7 +6,8 @@
 - `RunError` (a `RuntimeError`): a run that started has failed. `resumable` says whether re-running the same
   command continues it (the CLI says so, or prints `not_resumable_because`); the CLI exits 1.
 
-Anything else is a bug and keeps its traceback. The CLI maps these types to exit codes in
+Validation raises `InputError` (or one of its subclasses below), never a plain `ValueError`: anything else,
+a plain `ValueError` included, is a bug and keeps its traceback. The CLI maps these types to exit codes in
 `sftvsrl_cli.errors`; library code raises them without importing the CLI.
 """
 

@@ -3,7 +3,8 @@
 Exit codes: 0 success; 1 a run failed (the line ends with "re-run the same command to resume" or
 "not resumable: ..."); 2 bad input (config, data file, URL, missing or corrupt model or checkpoint, bad
 options). Expected errors are `envs.errors.InputError` / `RunError` (ConfigError is an InputError), click's
-own errors, and OS errors about a named file. Anything else is a bug: it keeps its traceback (exit 1).
+own errors, and OS errors about a named file. Anything else, a plain `ValueError` included, is a bug: it
+keeps its traceback (exit 1).
 `-v` prints the traceback of expected errors too. Every message is scrubbed of secrets.
 
 With `--json`, stdout holds exactly one JSON document whatever happens: the command's result, or
@@ -15,11 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import linecache
 import os
 import sys
 import traceback
-from pathlib import Path
 from typing import Any, Iterator
 
 import click
@@ -28,9 +27,6 @@ from envs.errors import InputError, RunError
 from envs.secrets import scrub
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent
-_PROJECT_PACKAGES = tuple(str(_PROJECT_ROOT / package) + os.sep
-                          for package in ("envs", "trainers", "evaluators", "sftvsrl_cli"))
 _FILE_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)
 
 
@@ -53,26 +49,9 @@ def classify(error: BaseException) -> tuple[int, str] | None:
         return (error.code, "") if isinstance(error.code, int) else (EXIT_RUN_FAILED, str(error.code or ""))
     if isinstance(error, click.Abort):
         return EXIT_RUN_FAILED, "aborted"
-    if isinstance(error, ValueError) and _raised_on_purpose(error):
-        return EXIT_BAD_INPUT, _first_line(error)
     if isinstance(error, FileNotFoundError) or (isinstance(error, _FILE_ERRORS) and error.filename is not None):
         return EXIT_BAD_INPUT, _first_line(error)
     return None
-
-
-def _raised_on_purpose(error: BaseException) -> bool:
-    """Whether a plain ValueError came from a `raise` statement in this project's own code (a validation
-    message written for the user), not from a library or a failed built-in call (a bug: keeps its traceback).
-
-    A bridge while library code moves to `envs.errors.InputError`; new code should raise that instead."""
-    frames = traceback.extract_tb(error.__traceback__)
-    if not frames:
-        return False
-    last = frames[-1]
-    if not os.path.abspath(last.filename).startswith(_PROJECT_PACKAGES):
-        return False
-    line = linecache.getline(last.filename, last.lineno).strip()
-    return line.startswith("raise ")
 
 
 class JsonStdout:

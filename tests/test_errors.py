@@ -191,8 +191,14 @@ cli()
 """
 
 
+# A plain ValueError raised on purpose by the project's own code (a `raise` line in evaluators/) is a bug too:
+# validation raises InputError, so no ValueError is taken for bad input because of where it was raised.
+_PLAIN_VALUE_ERROR = "from evaluators.metrics import binomial_stderr; return binomial_stderr(0.5, 0)"
+
+
 @pytest.mark.parametrize("body, kind", [("return {}['no-such-key']", "KeyError"),
-                                        ("return dict(int('not a number'))", "ValueError: invalid literal")])
+                                        ("return dict(int('not a number'))", "ValueError: invalid literal"),
+                                        (_PLAIN_VALUE_ERROR, "ValueError: n must be positive")])
 def test_an_unexpected_error_keeps_its_traceback(tmp_path, body, kind):
     config = tmp_path / "c.yaml"
     config.write_text("{}\n", encoding="utf-8")
@@ -209,14 +215,39 @@ def test_an_unexpected_error_keeps_its_traceback(tmp_path, body, kind):
             assert json.loads(result.stdout)["exit_code"] == 1
 
 
+def test_an_input_error_from_project_code_is_one_line(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("{}\n", encoding="utf-8")
+    script = _BUG.format(body="from envs.general_points.cards import parse_card; return parse_card('Z', 'H')")
+    for extra in ([], ["--json"]):
+        result = subprocess.run([sys.executable, "-c", script, str(config), str(tmp_path / "out"), *extra],
+                                capture_output=True, text=True, cwd=REPO, timeout=120)
+        assert result.returncode == EXIT_BAD_INPUT, result.stderr
+        assert "Traceback" not in result.stderr
+        lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+        assert len(lines) == 1 and lines[0].startswith("Error: not a card: 'Z'"), result.stderr
+        if extra:
+            import json
+
+            assert json.loads(result.stdout) == {"error": lines[0][len("Error: "):], "exit_code": EXIT_BAD_INPUT}
+
+
 def test_error_types_map_to_exit_codes():
+    from evaluators.metrics import binomial_stderr
+    from envs.general_points.cards import parse_card
     from sftvsrl_cli.errors import classify
 
     assert classify(ModelLoadError("m")) == (EXIT_BAD_INPUT, "m")
     assert classify(RunError("r", resumable=True)) == (EXIT_RUN_FAILED, "r (re-run the same command to resume)")
     assert classify(RunError("r", resumable=False, not_resumable_because="why")) == (1, "r (not resumable: why)")
     assert classify(TypeError("bug")) is None
-    assert classify(ValueError("from a library")) is None  # no traceback: not raised on purpose by this project
+    assert classify(ValueError("from a library")) is None
+    with pytest.raises(ValueError) as plain:  # a `raise ValueError(...)` line in the project's own code
+        binomial_stderr(0.5, 0)
+    assert type(plain.value) is ValueError and classify(plain.value) is None  # a bug: keeps its traceback
+    with pytest.raises(InputError) as bad_input:
+        parse_card("Z", "H")
+    assert classify(bad_input.value) == (EXIT_BAD_INPUT, str(bad_input.value))
     assert issubclass(InputError, ValueError)
 
 
