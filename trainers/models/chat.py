@@ -139,7 +139,8 @@ def _align_labels(text_ids: list[int], expanded: list[int], labels: list[int] | 
         return labels, 0
     middle = slice(prefix, len(text_ids) - suffix)
     if labels is not None and any(label != IGNORE_INDEX for label in labels[middle]):
-        raise ValueError("the processor tokenizes the assistant text differently from the tokenizer")
+        raise ModelLoadError("the model's processor tokenizes the assistant text differently from its tokenizer; "
+                             "save the processor and tokenizer of the same model together in its folder")
     if labels is not None:
         labels = labels[:prefix] + [IGNORE_INDEX] * (len(expanded) - prefix - suffix) + labels[len(labels) - suffix:]
     return labels, len(expanded) - suffix

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from envs.errors import ModelLoadError
 from trainers.ppo.transition import Transition
 
 # Model inputs with a sequence dimension (dim 1) besides input_ids/attention_mask, and how to extend them over
@@ -29,7 +30,8 @@ def hidden_size_of(model: nn.Module) -> int:
             return size
     if hasattr(model, "get_input_embeddings"):
         return int(model.get_input_embeddings().weight.shape[1])
-    raise ValueError(f"cannot find the hidden size of {type(model).__name__}")
+    raise ModelLoadError(f"cannot find the hidden size of {type(model).__name__} (no hidden_size in its config or "
+                         "text_config, no input embeddings): ppo's value head does not support this model")
 
 
 class ValueHead(nn.Module):
