@@ -18,11 +18,26 @@ import json
 import torch
 
 from envs.general_points import rewards
+from envs.general_points.formula import sequence_errors, tokenize
 from gp_hands import first_prompts  # bench/gp_hands.py, beside this script
 from trainers.models import generate_batch, load_model
 
-VERDICTS = {rewards.CORRECT: "correct", rewards.WRONG_VALUE: "legal, wrong value",
-            rewards.WRONG_NUMBERS: "wrong numbers", rewards.ILLEGAL: "illegal / no formula"}
+VERDICTS = ("correct", "legal, wrong value", "wrong numbers", "illegal / no formula")
+
+
+def verdict_class(answer: str, info: dict) -> str:
+    """The answer's class. The published verifier adds its penalties up (-3 per sequence error, -2 per number
+    error), so the class is read from the formula's faults, the worst first, not from the reward's value."""
+    verdict = rewards.verify_answer(answer, info["Plain Cards"], info["Numbers"], 24, check_cards=False)
+    if verdict.correct:
+        return "correct"
+    formula = rewards.read_answer(answer)["formula"]
+    tokens = tokenize(formula.split("=", 1)[0]) if isinstance(formula, str) else None
+    if tokens is None or sequence_errors(tokens):
+        return "illegal / no formula"
+    if verdict.reward in (rewards.NO_SOLUTION, rewards.PARTIAL_SOLUTION):
+        return "legal, wrong value"
+    return "wrong numbers"
 
 
 def breakdown(model: str, num: int, temperature: float, seed: int) -> dict:
@@ -33,10 +48,9 @@ def breakdown(model: str, num: int, temperature: float, seed: int) -> dict:
                              temperature=temperature, do_sample=temperature > 0, batch_size=50)
     counts: collections.Counter = collections.Counter()
     for answer, info in zip(answers, infos):
-        verdict = rewards.verify_answer(answer, info["Plain Cards"], info["Numbers"], 24, check_cards=False)
-        counts[VERDICTS.get(verdict.reward, "other")] += 1
+        counts[verdict_class(answer, info)] += 1
     return {"model": model, "hands": num, "temperature": temperature, "seed": seed,
-            "verdicts": {name: counts[name] for name in VERDICTS.values()},
+            "verdicts": {name: counts[name] for name in VERDICTS},
             "first_try_success": counts["correct"] / num, "example_answer": answers[0]}
 
 
