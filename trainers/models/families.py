@@ -53,6 +53,16 @@ def family_of(model_type: str) -> Family:
     return FAMILIES.get(model_type) or Family(model_type, "concat")
 
 
+def text_hidden_size(model_config: Any) -> int | None:
+    """The language model's hidden size: the config's own, else its `text_config`'s (image-text models);
+    None when neither gives one."""
+    for config in (model_config, getattr(model_config, "text_config", None)):
+        size = getattr(config, "hidden_size", None) if config is not None else None
+        if isinstance(size, int):
+            return size
+    return None
+
+
 def image_tokens_per_image(model_config: Any) -> int:
     """Visual tokens one image adds to a sequence's token count on the compute axis (6 N D): for Mllama, whose
     images reach the text through cross-attention and never appear in `input_ids`, one tile's patches plus the

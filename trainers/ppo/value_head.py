@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from envs.errors import ModelLoadError
+from trainers.models.families import text_hidden_size
 from trainers.ppo.transition import Transition
 
 # Model inputs with a sequence dimension (dim 1) besides input_ids/attention_mask, and how to extend them over
@@ -23,11 +24,9 @@ _PER_TOKEN_INPUTS = {"cross_attention_mask": "repeat_last", "token_type_ids": "z
 
 def hidden_size_of(model: nn.Module) -> int:
     """The width of the last hidden state, for any causal LM or image-text model config."""
-    config = model.config
-    for candidate in (config, getattr(config, "text_config", None)):
-        size = getattr(candidate, "hidden_size", None) if candidate is not None else None
-        if isinstance(size, int):
-            return size
+    size = text_hidden_size(model.config)
+    if size is not None:
+        return size
     if hasattr(model, "get_input_embeddings"):
         return int(model.get_input_embeddings().weight.shape[1])
     raise ModelLoadError(f"cannot find the hidden size of {type(model).__name__} (no hidden_size in its config or "

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from envs.errors import InputError
+from trainers.models.families import text_hidden_size
 
 DEEPSPEED_CONFIGS = Path(__file__).resolve().parents[2] / "sftvsrl_cli" / "configs" / "deepspeed"
 HF_SECTIONS = ("optimizer", "scheduler")
@@ -227,15 +228,6 @@ HIDDEN_SIZE_RULES = {"reduce_bucket_size": lambda h: h * h, "stage3_prefetch_buc
 """ZeRO sizes a config may leave "auto", as the HF Trainer and accelerate fill them from the hidden size."""
 
 
-def _hidden_size(model_config: Any) -> int | None:
-    for config in (model_config, getattr(model_config, "text_config", None)):
-        if hasattr(config, "hidden_size"):
-            return int(config.hidden_size)
-        if hasattr(config, "hidden_sizes"):
-            return int(max(config.hidden_sizes))
-    return None
-
-
 def fill_model_sized_values(accelerator: Any, model_config: Any) -> None:
     """The ZeRO sizes the accelerator's DeepSpeed config leaves "auto", from the model's hidden size (a
     vision-language model's text model's, as the HF Trainer reads it; accelerate alone would stop there)."""
@@ -246,7 +238,7 @@ def fill_model_sized_values(accelerator: Any, model_config: Any) -> None:
     auto = [key for key in HIDDEN_SIZE_RULES if zero.get(key) == "auto"]
     if not auto:
         return
-    hidden = _hidden_size(model_config)
+    hidden = text_hidden_size(model_config)
     if hidden is None:
         raise InputError(f"the model's config gives no hidden size to fill the DeepSpeed config's \"auto\" "
                          f"{', '.join(auto)}; set numbers there")

@@ -26,7 +26,7 @@ from trainers.models.families import image_tokens_per_image
 from trainers.sft import checkpoint as ckpt
 from trainers.sft.batches import EncodedSFTData, epoch_order, micro_batch
 from trainers.sft.data import find_data_file, load_sft_data
-from trainers.sft.distributed import deepspeed_label, fill_model_sized_values, make_accelerator
+from trainers.sft.distributed import PRECISIONS, deepspeed_label, fill_model_sized_values, make_accelerator
 from trainers.sft.deepspeed_sections import apply_optimizer_section, multiplier_for, schedule_from_section
 from trainers.sft.setup import lr_lambda, parameter_groups, prepare_model, resolve_settings
 
@@ -51,8 +51,7 @@ class SFTResult:
 
 def _precision(dtype: str | None, cuda: bool) -> str:
     name = (dtype or ("bf16" if cuda else "fp32")).lower()
-    aliases = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32", "no": "fp32"}
-    name = aliases.get(name, name)
+    name = PRECISIONS.get(name, name)
     if name not in ("bf16", "fp16", "fp32"):
         raise InputError(f"sft_config.dtype must be bf16, fp16 or fp32, got {dtype!r}")
     return "no" if name == "fp32" else name
